@@ -1,0 +1,59 @@
+"""The centralization rule on hard-coded values, in Keras' (..., in, out) layout."""
+
+import keras
+import numpy as np
+import pytest
+
+from gradient_centralization import centralize_gradient
+
+
+def centralized(values, dtype="float32", conv_only=False):
+    grad = keras.ops.convert_to_tensor(np.array(values, dtype=dtype))
+    return keras.ops.convert_to_numpy(centralize_gradient(grad, conv_only))
+
+
+def test_dense_kernel_columns_get_zero_mean():
+    # optax's centralize example [[1, 2], [3, 4]] -> [[-.5, .5], [-.5, .5]] keeps
+    # axis 0 (PyTorch layout); in Keras layout the same kernel is its transpose.
+    np.testing.assert_allclose(
+        centralized([[1.0, 3.0], [2.0, 4.0]]), [[-0.5, -0.5], [0.5, 0.5]]
+    )
+
+
+def test_conv_kernel_mean_over_space_and_input_channels():
+    # Shape (2, 1, 2, 2): 2x1 window, 2 input channels, 2 output channels.
+    grad = [[[[1.0, 10.0], [2.0, 20.0]]], [[[3.0, 30.0], [6.0, 60.0]]]]
+    expected = [[[[-2.0, -20.0], [-1.0, -10.0]]], [[[0.0, 0.0], [3.0, 30.0]]]]
+    np.testing.assert_allclose(centralized(grad), expected)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(5,), (1, 4), (1, 1, 1, 8)],
+    ids=["rank-1", "dense-fan-in-1", "conv-fan-in-1"],
+)
+def test_left_alone(shape):
+    values = np.arange(1, np.prod(shape) + 1, dtype="float32").reshape(shape)
+    np.testing.assert_array_equal(centralized(values), values)
+
+
+def test_none_is_left_alone():
+    assert centralize_gradient(None) is None
+
+
+def test_conv_only_skips_dense_kernels():
+    dense = [[1.0, 3.0], [2.0, 4.0]]
+    np.testing.assert_array_equal(centralized(dense, conv_only=True), dense)
+    conv = [[[[1.0], [3.0]]]]  # (1, 1, 2, 1)
+    np.testing.assert_allclose(centralized(conv, conv_only=True), [[[[-1.0], [1.0]]]])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_keeps_dtype(dtype):
+    grad = keras.ops.cast(np.array([[1.0, 3.0], [2.0, 4.0]]), dtype)
+    result = centralize_gradient(grad)
+    assert keras.backend.standardize_dtype(result.dtype) == dtype
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.ops.cast(result, "float32")),
+        [[-0.5, -0.5], [0.5, 0.5]],
+    )
