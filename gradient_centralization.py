@@ -506,28 +506,24 @@ def summarize(runs):
 
 
 def format_summary(summary, num_runs):
+    titles = [title for title, _ in arms.values()]
     lines = [f"Summary over {num_runs} paired run(s): mean ± standard deviation"]
-    for key, (title, _) in arms.items():
-        parts = []
-        for name in summary_figures:
-            stat = summary[key][name]
-            spread = "n/a" if stat["std"] is None else f"{stat['std']:.4f}"
-            parts.append(f"{name} {stat['mean']:.4f} ± {spread}")
-        lines.append(f"  {title}: " + ", ".join(parts))
+    lines.append(f"{'':<22}" + "".join(f"{t:>36}" for t in titles))
+    for label, name, fmt in rows:
+        if name in summary_figures:
+            cells = [summary[key][name] for key in arms]
+            cells = [fmt.format(c["mean"]) + " ± " + ("n/a" if c["std"] is None else fmt.format(c["std"])) for c in cells]
+            lines.append(f"{label:<22}" + "".join(f"{c:>36}" for c in cells))
     for name in compared_figures:
         difference, outcome = summary["difference"][name], summary["verdict"][name]
+        line = f"{name}, GC - plain: {difference['mean']:+.4f}"
         if difference["ci95"] is None:
-            lines.append(
-                f"  {name}: GC - plain = {difference['mean']:+.4f}; a single run "
-                "supports no claim (use --runs N, N >= 2, for an interval)"
-            )
-            continue
-        low, high = difference["ci95"]
-        lines.append(
-            f"  {name}: GC - plain = {difference['mean']:+.4f}, "
-            f"95% CI [{low:+.4f}, {high:+.4f}] -> "
-            + ("GC " + outcome if outcome in ("better", "worse") else outcome)
-        )
+            line += "; a single run supports no claim (--runs N with N >= 2 gives an interval)"
+        else:
+            low, high = difference["ci95"]
+            verdict_text = f"GC {outcome}" if outcome in ("better", "worse") else outcome
+            line += f", 95% CI [{low:+.4f}, {high:+.4f}]: {verdict_text}"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -663,6 +659,8 @@ def main(argv=None):
         "backend": keras.backend.backend(),
     }
     strategy = make_strategy(args.distribute)
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        print(f"Training with MirroredStrategy on {strategy.num_replicas_in_sync} device(s)")
     runs = []
     for index in range(args.runs):
         seed = args.seed + index
