@@ -149,22 +149,26 @@ def fake_split(count=12, seed=0):
     return tf.constant(images), tf.constant(np.arange(count, dtype="float32"))
 
 
-def epochs_of(ds, epochs=2):
-    return [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(epochs)]
+def batches(ds, count):
+    return [(x.numpy(), y.numpy()) for x, y in ds.take(count)]
 
 
 def test_same_seed_same_augmented_batches():
     images, labels = fake_split()
-    first = epochs_of(gc.prepare_train(images, labels, batch_size=5, seed=7))
-    second = epochs_of(gc.prepare_train(images, labels, batch_size=5, seed=7))
-    for epoch_a, epoch_b in zip(first, second, strict=True):
-        for (xa, ya), (xb, yb) in zip(epoch_a, epoch_b, strict=True):
-            np.testing.assert_array_equal(xa, xb)
-            np.testing.assert_array_equal(ya, yb)
-    # Epochs differ from each other, and another seed gives other batches.
-    assert not np.array_equal(first[0][0][1], first[1][0][1])
-    other = epochs_of(gc.prepare_train(images, labels, batch_size=5, seed=8), epochs=1)
-    assert not np.array_equal(first[0][0][0], other[0][0][0])
+    steps = gc.steps_per_epoch(labels, batch_size=5)
+    assert steps == 3
+    first = batches(gc.prepare_train(images, labels, batch_size=5, seed=7), 2 * steps)
+    second = batches(gc.prepare_train(images, labels, batch_size=5, seed=7), 2 * steps)
+    for (xa, ya), (xb, yb) in zip(first, second, strict=True):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    # Each epoch sees every example once, in a new order.
+    epoch_labels = [np.concatenate([y for _, y in first[i : i + steps]]) for i in (0, steps)]
+    for labels_seen in epoch_labels:
+        np.testing.assert_array_equal(np.sort(labels_seen), np.arange(12))
+    assert not np.array_equal(*epoch_labels)
+    other = batches(gc.prepare_train(images, labels, batch_size=5, seed=8), 1)
+    assert not np.array_equal(first[0][0], other[0][0])
 
 
 def test_augmented_batches_are_rescaled_and_changed():
@@ -193,7 +197,7 @@ def test_augmentation_distribution():
 
 def test_test_split_is_only_rescaled():
     images, labels = fake_split(4)
-    ((x, _),) = gc.prepare_test(images, labels, batch_size=4)
+    ((x, _),) = gc.prepare_test(tf.data.Dataset.from_tensor_slices((images, labels)), batch_size=4)
     np.testing.assert_allclose(x.numpy(), images.numpy() / 255.0, rtol=1e-6)
 
 
@@ -317,3 +321,36 @@ def test_summary_from_fake_runs(tmp_path):
     assert "GC better" in text and "95% CI" in text
     gc.plot_report({"runs": runs}, tmp_path / "fake.png")
     assert (tmp_path / "fake.png").read_bytes().startswith(b"\x89PNG")
+
+
+# The model.
+
+
+def test_model_is_the_original():
+    model = gc.build_model()
+    assert model.count_params() == 1_704_097
+    assert [layer.rate for layer in model.layers if isinstance(layer, gc.keras.layers.Dropout)] == [0.5] * 3
+
+
+def test_byte_dropout_keeps_half_and_scales_by_two():
+    layer = gc.ByteDropout(0.5, seed=3)
+    x = tf.ones((200, 100, 10))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+    kept = y.numpy() != 0
+    assert abs(kept.mean() - 0.5) < 0.005
+    np.testing.assert_array_equal(y.numpy()[kept], 2.0)
+    # The gradient passes where the value was kept, scaled the same way.
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), 2.0 * kept)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    # Seeded like Keras' Dropout: the same seed gives the same masks.
+    again = gc.ByteDropout(0.5, seed=3)(x, training=True).numpy()
+    np.testing.assert_array_equal(again != 0, kept)
+
+
+def test_byte_dropout_falls_back_for_other_rates():
+    x = tf.ones((100, 100))
+    y = gc.ByteDropout(0.3, seed=1)(x, training=True).numpy()
+    assert abs((y != 0).mean() - 0.7) < 0.02
+    np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=1e-6)
