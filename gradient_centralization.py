@@ -304,7 +304,7 @@ The mixin below works with any Keras optimizer: put it first among the bases.
 whose output axis is *not* last (`Conv*DTranspose`, `DepthwiseConv*`, `Embedding`,
 `EinsumDense` and `MultiHeadAttention`) should be excluded with
 `exclude_from_gradient_centralization()`. The helper, the mixin and `GCRMSprop` need
-only `import keras`, `import math` and `import re`: copy them as they are.
+only `import re` and `import keras`: copy them as they are.
 """
 
 
@@ -330,8 +330,8 @@ class GradientCentralization:
         gc_conv_only: Boolean. If `True`, only convolution kernels (rank 3 and
             more) are centralized, not dense kernels (the paper's GC-C).
             Defaults to `False`.
-        gc_exclude_names: List of strings. A variable whose path contains one of
-            them is not centralized. Same as calling
+        gc_exclude_names: List of strings. A variable whose path matches one of
+            them (`re.search`, e.g. `"embeddings"`) is not centralized. Same as calling
             `exclude_from_gradient_centralization(var_names=...)`.
         **kwargs: the wrapped optimizer's own arguments.
     """
@@ -342,8 +342,9 @@ class GradientCentralization:
         self.exclude_from_gradient_centralization(var_names=gc_exclude_names)
 
     def exclude_from_gradient_centralization(self, var_list=None, var_names=None):
-        """Leaves the gradients of `var_list`, and of variables whose path contains
-        one of the strings `var_names`, as they are. Replaces earlier exclusions."""
+        """Leaves the gradients of `var_list`, and of variables whose path matches
+        one of the patterns `var_names` (`re.search`), as they are. Replaces
+        earlier exclusions."""
         self._gc_excluded_keys = {self._var_key(v) for v in var_list or []}
         self.gc_exclude_names = list(var_names or [])
 
@@ -673,6 +674,12 @@ def parse_args(argv=None):
         "CPU devices if there is none); 'auto' does so when more than one GPU is "
         "visible (TensorFlow backend only; default: auto)",
     )
+    parser.add_argument(
+        "--dtype-policy", choices=("float32", "mixed_bfloat16", "mixed_float16"), default="float32",
+        help="Keras dtype policy of both models; the mixed ones are faster where the "
+        "hardware supports them (bfloat16: recent x86 CPUs, TPUs, NVIDIA Ampere and "
+        "later; float16: NVIDIA GPUs) (default: float32, as the original)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of the training curves to PATH")
     args = parser.parse_args(argv)
@@ -705,6 +712,7 @@ def main(argv=None):
     except DatasetUnavailableError as error:
         print(error, file=sys.stderr)
         return 1
+    keras.config.set_dtype_policy(args.dtype_policy)
     print(f"Image shape: {info.features['image'].shape}")
     print(f"Training images: {len(train[1])}")
     print(f"Test images: {int(test.cardinality())}")
@@ -717,6 +725,7 @@ def main(argv=None):
         "seed": args.seed,
         "mock_data": args.mock_data,
         "runs": args.runs,
+        "dtype_policy": args.dtype_policy,
         "backend": keras.backend.backend(),
     }
     strategy = make_strategy(args.distribute)

@@ -2,7 +2,7 @@
 project's, on `tfds.testing.mock_data` with the real sizes.
 
     python benchmarks/bench.py [--examples 1027] [--batch-size 128] [--epochs 4]
-                               [--gc-steps 7] [--json PATH]
+                               [--gc-steps 7] [--dtype-policy float32] [--json PATH]
 
 Three child processes run one after the other, each on the same machine:
 - `seed`: the original example's input pipeline (rescale -> shuffle -> batch ->
@@ -38,7 +38,6 @@ def warm_median(epoch_times_per_run):
 
 def seed_child(args):
     """The original example's pipeline and training, rewritten for this benchmark."""
-    import keras
     import tensorflow_datasets as tfds
     from keras import layers
     from keras.optimizers import RMSprop
@@ -86,9 +85,12 @@ def seed_child(args):
 
 
 def project_child(args):
+    import keras
+
     import gradient_centralization as gc
 
     train, test, _ = gc.load_data(mock_examples=args.examples)
+    keras.config.set_dtype_policy(args.dtype_policy)
     config = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": 1e-4}
     records = gc.train_pair((train, test), config, 1337, gc.make_strategy("none"), "bench")
     return {"epoch_times": [record["epoch_times"] for record in records.values()]}
@@ -129,6 +131,7 @@ def run_child(name, args):
             sys.executable, os.path.abspath(__file__), "--child", name, "--child-output", output,
             "--examples", str(args.examples), "--batch-size", str(args.batch_size),
             "--epochs", str(args.epochs), "--gc-steps", str(args.gc_steps),
+            "--dtype-policy", args.dtype_policy,
         ]
         print(f"--- {name} ---", flush=True)
         subprocess.run(command, check=True)
@@ -142,7 +145,7 @@ def measure(args):
     gc_step = statistics.median(overhead["step_times"]["gc_rmsprop"])
     plain_step = statistics.median(overhead["step_times"]["rmsprop"])
     return {
-        "config": {key: getattr(args, key) for key in ("examples", "batch_size", "epochs", "gc_steps")},
+        "config": {key: getattr(args, key) for key in ("examples", "batch_size", "epochs", "gc_steps", "dtype_policy")},
         "seed": {"epoch_time": seed_epoch, "peak_rss_gb": seed["peak_rss_gb"], "epoch_times": seed["epoch_times"]},
         "project": {"epoch_time": project_epoch, "peak_rss_gb": project["peak_rss_gb"], "epoch_times": project["epoch_times"]},
         "gc_step": {"gc_rmsprop": gc_step, "rmsprop": plain_step, "step_times": overhead["step_times"]},
@@ -179,6 +182,10 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run, the first is not counted (default: 4)")
     parser.add_argument("--gc-steps", type=int, default=7, help="interleaved train steps per optimizer (default: 7)")
+    parser.add_argument(
+        "--dtype-policy", default="float32",
+        help="the project run's --dtype-policy; the targets hold for float32 (default)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--child", choices=CHILDREN, help=argparse.SUPPRESS)
     parser.add_argument("--child-output", help=argparse.SUPPRESS)

@@ -3,8 +3,6 @@
 tests/test_backends.py runs this file again under KERAS_BACKEND=jax and torch.
 """
 
-import os
-import re
 
 import keras
 import numpy as np
@@ -288,10 +286,8 @@ def copyable_block():
 
 def test_copyable_block_trains_on_its_own(tmp_path):
     block = copyable_block()
-    imports = set(re.findall(r"\b(keras|math|re)\.", block))
-    assert imports <= {"keras", "math", "re"}
     path = tmp_path / "my_optimizers.py"
-    path.write_text("import math\nimport re\n\nimport keras\n\n\n" + block + "\n")
+    path.write_text("import re\n\nimport keras\n\n\n" + block + "\n")
     namespace = {"__name__": "my_optimizers"}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     plain = fit_weights(keras.optimizers.RMSprop(LEARNING_RATE))

@@ -111,6 +111,19 @@ def test_same_seed_same_numbers(report_run, tmp_path):
     assert "a single run supports no claim" in result.stdout
 
 
+def test_mixed_precision_run(tmp_path):
+    result = run_script(
+        "--mock-data", "8", "--epochs", "1", "--batch-size", "4",
+        "--dtype-policy", "mixed_bfloat16", "--json", "mixed.json", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    report = json.loads((tmp_path / "mixed.json").read_text())
+    assert report["config"]["dtype_policy"] == "mixed_bfloat16"
+    arms = report["runs"][0]["arms"]
+    assert all(np.isfinite(arm["history"]["loss"]).all() for arm in arms.values())
+    assert arms["rmsprop"]["history"]["loss"] != arms["gc_rmsprop"]["history"]["loss"]
+
+
 # Two logical CPU devices, made before TensorFlow initializes them; a fresh
 # process, since strategies created earlier in one process can clash in their
 # collective ops.
@@ -215,6 +228,7 @@ def test_test_split_is_only_rescaled():
         ["--runs", "0"],
         ["--epochs", "ten"],
         ["--distribute", "everywhere"],
+        ["--dtype-policy", "float64"],
     ],
 )
 def test_bad_arguments_exit_2(argv, capsys):
@@ -222,6 +236,15 @@ def test_bad_arguments_exit_2(argv, capsys):
         gc.parse_args(argv)
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_import_prints_and_trains_nothing(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", "import gradient_centralization"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == ""
 
 
 def test_bad_argument_exits_2_without_traceback(tmp_path):
@@ -235,7 +258,7 @@ def test_help_documents_every_flag(capsys):
         gc.parse_args(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--epochs", "--batch-size", "--learning-rate", "--seed", "--runs", "--data-dir", "--mock-data", "--distribute", "--json", "--plot"):
+    for flag in ("--epochs", "--batch-size", "--learning-rate", "--seed", "--runs", "--data-dir", "--mock-data", "--distribute", "--dtype-policy", "--json", "--plot"):
         assert flag in out
 
 
@@ -243,6 +266,7 @@ def test_defaults_reproduce_the_original():
     args = gc.parse_args([])
     assert (args.epochs, args.batch_size, args.learning_rate, args.runs) == (10, 128, 1e-4, 1)
     assert args.mock_data is None and args.data_dir is None
+    assert args.dtype_policy == "float32" and args.distribute == "auto"
 
 
 @pytest.mark.parametrize(
