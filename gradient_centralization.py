@@ -604,17 +604,20 @@ def plot_report(report, path):
 
     runs = report["runs"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for (key, (title, _)), color in zip(arms.items(), ("tab:blue", "tab:orange")):
+    test_accuracies = np.array(
+        [[run["arms"][key]["test"]["accuracy"] for key in arms] for run in runs]
+    )
+    for position, ((key, (title, _)), color) in enumerate(zip(arms.items(), ("tab:blue", "tab:orange"))):
         for axis, metric in zip(axes[:2], ("loss", "accuracy")):
             curves = np.array([run["arms"][key]["history"][metric] for run in runs])
             epochs = np.arange(1, curves.shape[1] + 1)
             axis.plot(epochs, curves.mean(axis=0), color=color, marker="o", label=title)
             if len(runs) > 1:
                 axis.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.2)
-        accuracies = [run["arms"][key]["test"]["accuracy"] for run in runs]
-        position = list(arms).index(key)
-        axes[2].scatter([position] * len(accuracies), accuracies, color=color, alpha=0.7)
-        axes[2].errorbar(position, np.mean(accuracies), fmt="_", color="black", markersize=30)
+        axes[2].scatter([position] * len(runs), test_accuracies[:, position], color=color, zorder=3)
+        axes[2].errorbar(position, test_accuracies[:, position].mean(), fmt="_", color="black", markersize=30)
+    # A grey line joins the two optimizers' results of the same run (same seed).
+    axes[2].plot(range(len(arms)), test_accuracies.T, color="grey", alpha=0.5)
     for axis, metric in zip(axes[:2], ("loss", "accuracy")):
         axis.set(xlabel="epoch", ylabel=f"training {metric}", title=f"Training {metric}")
         axis.xaxis.get_major_locator().set_params(integer=True)
@@ -624,9 +627,10 @@ def plot_report(report, path):
         xticklabels=["RMSprop", "GCRMSprop"],
         xlim=(-0.5, len(arms) - 0.5),
         ylabel="test accuracy",
-        title="Test accuracy (dots: runs, bar: mean)",
+        title="Test accuracy (dots: runs, joined by seed; bar: mean)",
     )
-    fig.suptitle(f"Gradient Centralization: {len(runs)} paired run(s)")
+    bands = "; bands: lowest to highest run" if len(runs) > 1 else ""
+    fig.suptitle(f"Gradient Centralization, {len(runs)} paired run(s) (lines: mean over runs{bands})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

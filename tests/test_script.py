@@ -378,3 +378,11 @@ def test_byte_dropout_falls_back_for_other_rates():
     y = gc.ByteDropout(0.3, seed=1)(x, training=True).numpy()
     assert abs((y != 0).mean() - 0.7) < 0.02
     np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=1e-6)
+
+
+def test_dataset_download_dependency_is_installed():
+    # tensorflow-datasets imports it (undeclared) before downloading a dataset;
+    # requirements.txt must install it, or the first real run fails.
+    import importlib_resources.abc
+
+    assert importlib_resources.abc.Traversable
