@@ -261,24 +261,26 @@ class ByteDropout(layers.Dropout):
         return super().call(inputs, training=training)
 
 
-def build_model():
+def build_model(dropout=ByteDropout):
+    """The original example's CNN; `dropout=layers.Dropout` builds it with Keras'
+    own dropout layer, exactly as the original does."""
     return keras.Sequential(
         [
             layers.Input(shape=input_shape),
             layers.Conv2D(16, (3, 3), activation="relu"),
             layers.MaxPooling2D(2, 2),
             layers.Conv2D(32, (3, 3), activation="relu"),
-            ByteDropout(0.5),
+            dropout(0.5),
             layers.MaxPooling2D(2, 2),
             layers.Conv2D(64, (3, 3), activation="relu"),
-            ByteDropout(0.5),
+            dropout(0.5),
             layers.MaxPooling2D(2, 2),
             layers.Conv2D(64, (3, 3), activation="relu"),
             layers.MaxPooling2D(2, 2),
             layers.Conv2D(64, (3, 3), activation="relu"),
             layers.MaxPooling2D(2, 2),
             layers.Flatten(),
-            ByteDropout(0.5),
+            dropout(0.5),
             layers.Dense(512, activation="relu"),
             layers.Dense(1, activation="sigmoid"),
         ]
