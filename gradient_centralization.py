@@ -508,12 +508,19 @@ def arm_figures(record):
     }
 
 
+def table_line(label, cells):
+    """One line of a table with a column per arm."""
+    return f"{label:<22}" + "".join(f"{cell:>36}" for cell in cells)
+
+
+table_header = table_line("", [title for title, _ in arms.values()])
+
+
 def format_table(records):
-    titles = [title for title, _ in arms.values()]
     figures = [arm_figures(records[key]) for key in arms]
-    lines = [f"{'':<22}" + "".join(f"{t:>36}" for t in titles)]
+    lines = [table_header]
     for label, key, fmt in rows:
-        lines.append(f"{label:<22}" + "".join(f"{fmt.format(f[key]):>36}" for f in figures))
+        lines.append(table_line(label, [fmt.format(f[key]) for f in figures]))
     return "\n".join(lines)
 
 
@@ -570,14 +577,15 @@ def summarize(runs):
 
 
 def format_summary(summary, num_runs):
-    titles = [title for title, _ in arms.values()]
-    lines = [f"Summary over {num_runs} paired run(s): mean ± standard deviation"]
-    lines.append(f"{'':<22}" + "".join(f"{t:>36}" for t in titles))
+    lines = [f"Summary over {num_runs} paired run(s): mean ± standard deviation", table_header]
     for label, name, fmt in rows:
         if name in summary_figures:
-            cells = [summary[key][name] for key in arms]
-            cells = [fmt.format(c["mean"]) + " ± " + ("n/a" if c["std"] is None else fmt.format(c["std"])) for c in cells]
-            lines.append(f"{label:<22}" + "".join(f"{c:>36}" for c in cells))
+            stats_per_arm = [summary[key][name] for key in arms]
+            cells = [
+                fmt.format(s["mean"]) + " ± " + ("n/a" if s["std"] is None else fmt.format(s["std"]))
+                for s in stats_per_arm
+            ]
+            lines.append(table_line(label, cells))
     for name in compared_figures:
         difference, outcome = summary["difference"][name], summary["verdict"][name]
         line = f"{name}, GC - plain: {difference['mean']:+.4f}"
