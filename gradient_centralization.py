@@ -315,14 +315,18 @@ def centralize_gradient(grad, conv_only=False):
 
     Left unchanged: `None`, rank below 2 (below 3 with `conv_only`), kernels with
     fan-in 1 (centralizing would zero them) and TF `IndexedSlices` (which the
-    subtraction would densify).
+    subtraction would densify). A float16 or bfloat16 gradient is centralized in
+    float32, then rounded back, so that its mean is exact on every backend.
     """
     if grad is None or type(grad).__name__ == "IndexedSlices":
         return grad
     rank = len(grad.shape)
     if rank < (3 if conv_only else 2) or all(d == 1 for d in grad.shape[:-1]):
         return grad
-    return grad - keras.ops.mean(grad, axis=tuple(range(rank - 1)), keepdims=True)
+    dtype = keras.backend.standardize_dtype(grad.dtype)
+    wide = keras.ops.cast(grad, "float32") if dtype in ("float16", "bfloat16") else grad
+    mean = keras.ops.mean(wide, axis=tuple(range(rank - 1)), keepdims=True)
+    return keras.ops.cast(wide - mean, dtype)
 
 
 class GradientCentralization:
@@ -346,25 +350,32 @@ class GradientCentralization:
     def exclude_from_gradient_centralization(self, var_list=None, var_names=None):
         """Leaves the gradients of `var_list`, and of variables whose path matches
         one of the patterns `var_names` (`re.search`), as they are. Replaces
-        earlier exclusions."""
-        self._gc_excluded_keys = {self._var_key(v) for v in var_list or []}
+        earlier exclusions; call it before the optimizer is built."""
+        if self.built:
+            raise ValueError("Exclude variables before the optimizer is built.")
+        self.gc_excluded_paths = {variable.path for variable in var_list or []}
         self.gc_exclude_names = list(var_names or [])
 
-    def _gc_excluded(self, variable):
-        return self._var_key(variable) in self._gc_excluded_keys or any(
-            re.search(name, variable.path) for name in self.gc_exclude_names
-        )
+    def gc_applies_to(self, variable):
+        # Keras assigns the "gradient" of such a variable as its new value.
+        if variable.overwrite_with_gradient or variable.path in self.gc_excluded_paths:
+            return False
+        return not any(re.search(name, variable.path) for name in self.gc_exclude_names)
+
+    def build(self, var_list):
+        super().build(var_list)
+        # For `apply(grads)` without variables, as the JAX trainer calls it.
+        self.gc_flags = [self.gc_applies_to(variable) for variable in var_list]
 
     def apply(self, grads, trainable_variables=None):
-        variables = (
-            self._trainable_variables
-            if trainable_variables is None
-            else list(trainable_variables)
-        )
-        if len(variables) == len(grads):  # Otherwise the parent raises the error.
+        if trainable_variables is None:
+            flags = self.gc_flags if self.built else []
+        else:
+            flags = [self.gc_applies_to(variable) for variable in trainable_variables]
+        if len(flags) == len(grads):  # Otherwise the parent raises the error.
             grads = [
-                g if self._gc_excluded(v) else centralize_gradient(g, self.gc_conv_only)
-                for g, v in zip(grads, variables)
+                centralize_gradient(g, self.gc_conv_only) if flag else g
+                for g, flag in zip(grads, flags)
             ]
         return super().apply(grads, trainable_variables)
 
