@@ -117,14 +117,11 @@ def load_data(data_dir=None, mock_examples=None):
                 pass
     except Exception as error:  # tfds raises many types: network, I/O, missing deps.
         raise DatasetUnavailableError(
-            f"Could not load the '{dataset_name}' dataset: "
-            f"{type(error).__name__}: {error}\n"
-            "tensorflow-datasets downloads it (about 154 MiB) the first time it is "
-            "used, which needs a network connection. Either:\n"
-            "  --data-dir DIR   point at a directory that already holds the prepared "
-            "dataset (for example a copy of ~/tensorflow_datasets), or\n"
-            "  --mock-data N    run offline on N random examples per split, to check "
-            "the installation."
+            f"Could not load '{dataset_name}': {type(error).__name__}: {error}\n"
+            f"The first run downloads it (about 154 MiB), which needs a network. Or:\n"
+            f"  --data-dir DIR  a directory that holds it (a copy of "
+            f"~/tensorflow_datasets)\n"
+            f"  --mock-data N   N random images per split, to check the installation"
         ) from error
     return (train_ds, test_ds), info
 
@@ -553,34 +550,28 @@ def summarize(runs):
     return summary
 
 
+def format_stat(stat, decimals):
+    std = "n/a" if stat["std"] is None else format_number(stat["std"], decimals)
+    return f"{format_number(stat['mean'], decimals)} ± {std}"
+
+
+unclear_outcomes = {
+    "single run": "a single run supports no claim (--runs N, N >= 2, gives an interval)",
+    "undefined": "undefined: a run diverged (NaN or infinite values), so no interval",
+}
+
+
 def format_summary(summary, num_runs):
     lines = [
-        (
-            label,
-            [
-                format_number(s["mean"], decimals)
-                + " ± "
-                + ("n/a" if s["std"] is None else format_number(s["std"], decimals))
-                for s in (summary[key][name] for key in arms)
-            ],
-        )
+        (label, [format_stat(summary[key][name], decimals) for key in arms])
         for label, name, decimals in rows
     ]
-    text = [
-        f"Summary over {num_runs} paired run(s): mean ± standard deviation",
-        table(lines),
-    ]
+    text = [f"Summary over {num_runs} paired run(s): mean ± std", table(lines)]
     for name in compared_figures:
         difference, outcome = summary["difference"][name], summary["verdict"][name]
-        line = f"{name}, GC - plain: " + format_number(difference["mean"], 4, "+")
-        if outcome == "single run":
-            line += (
-                "; a single run supports no claim (--runs N, N >= 2, gives an interval)"
-            )
-        elif outcome == "undefined":
-            line += (
-                "; undefined: a run diverged (NaN or infinite values), so no interval"
-            )
+        line = f"{name}, GC - plain: {format_number(difference['mean'], 4, '+')}"
+        if outcome in unclear_outcomes:
+            line += "; " + unclear_outcomes[outcome]
         else:
             low, high = (format_number(bound, 4, "+") for bound in difference["ci95"])
             outcome = f"GC {outcome}" if outcome in ("better", "worse") else outcome
@@ -644,64 +635,25 @@ def positive(kind):
     return parse
 
 
+dtype_policies = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train the horses-or-humans CNN with RMSprop and with GCRMSprop "
-        "(Gradient Centralization) and compare them."
+        description="Train the example's CNN with RMSprop, then with GCRMSprop, "
+        "from the same start, and compare them."
     )
     add = parser.add_argument
-    add(
-        "--epochs",
-        type=positive(int),
-        default=10,
-        help="epochs per training run (default: 10)",
-    )
-    add(
-        "--batch-size",
-        type=positive(int),
-        default=128,
-        help="batch size (default: 128)",
-    )
-    add(
-        "--learning-rate",
-        type=positive(float),
-        default=1e-4,
-        help="RMSprop learning rate (default: 1e-4)",
-    )
-    add(
-        "--seed",
-        type=int,
-        default=1337,
-        help="seed of the first pair of runs; pair i uses seed + i (default: 1337)",
-    )
-    add(
-        "--runs",
-        type=positive(int),
-        default=1,
-        help="paired runs of both optimizers (default: 1)",
-    )
-    add(
-        "--data-dir",
-        help="tensorflow-datasets data directory (default: ~/tensorflow_datasets)",
-    )
-    add(
-        "--mock-data",
-        type=positive(int),
-        metavar="N",
-        help="use N random examples per split instead of the real dataset; works offline",
-    )
-    add(
-        "--dtype-policy",
-        choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        default="float32",
-        help="Keras dtype policy of both models (default: float32, as the original)",
-    )
-    add(
-        "--json",
-        metavar="PATH",
-        help="write the report as JSON to PATH, after every pair",
-    )
-    add("--plot", metavar="PATH", help="save the training curves as an image to PATH")
+    add("--epochs", type=positive(int), default=10, help="epochs per run (10)")
+    add("--batch-size", type=positive(int), default=128, help="batch size (128)")
+    add("--learning-rate", type=positive(float), default=1e-4, help="(1e-4)")
+    add("--seed", type=int, default=1337, help="seed of the first pair (1337)")
+    add("--runs", type=positive(int), default=1, help="pairs of runs (1)")
+    add("--data-dir", help="tensorflow-datasets data_dir (~/tensorflow_datasets)")
+    add("--mock-data", type=positive(int), metavar="N", help="N random images a split")
+    add("--dtype-policy", default="float32", choices=dtype_policies, help="(float32)")
+    add("--json", metavar="PATH", help="write the report as JSON after every pair")
+    add("--plot", metavar="PATH", help="save the training curves as an image")
     args = parser.parse_args(argv)
     for path in (args.json, args.plot):
         folder = os.path.dirname(os.path.abspath(path or "."))
