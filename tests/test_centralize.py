@@ -1,6 +1,7 @@
 """The centralization rule on hard-coded values, in Keras' (..., in, out) layout."""
 
 import keras
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -57,3 +58,25 @@ def test_low_precision_keeps_dtype(dtype):
         keras.ops.convert_to_numpy(keras.ops.cast(result, "float32")),
         [[-0.5, -0.5], [0.5, 0.5]],
     )
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_mean_is_taken_in_full_precision(dtype):
+    # 2,304 values near 1.0 per output neuron, exact in both dtypes (multiples of
+    # 2**-7). A running sum kept in bfloat16 stalls at 256, far from 2,304.
+    rng = np.random.default_rng(0)
+    values = 1.0 + rng.integers(-8, 9, size=(3, 3, 256, 4)) / 128.0
+    low = values.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16)
+    wide = low.astype("float32")
+    expected = (wide - wide.mean(axis=(0, 1, 2), keepdims=True)).astype(low.dtype)
+    result = centralize_gradient(keras.ops.convert_to_tensor(low))
+    assert keras.backend.standardize_dtype(result.dtype) == dtype
+    result = keras.ops.convert_to_numpy(result)
+    # To 1 ulp of the dtype: the float32 mean is itself rounded, and backends sum
+    # and divide in their own order, so a value on a rounding boundary of the low
+    # dtype may round either way (in Keras 3.15.1 all three backends are exact).
+    # A mean rounded to the low dtype is off by up to 4 ulps on every backend.
+    ulp = np.abs(np.spacing(expected.astype(low.dtype))).astype("float32")
+    difference = np.abs(result.astype("float32") - expected.astype("float32"))
+    assert (difference <= ulp).all(), difference.max()
+    assert (difference == 0).mean() > 0.99
