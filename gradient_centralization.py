@@ -534,19 +534,12 @@ def summarize(runs):
         key: {name: mean_std([f[name] for f in figures[key]]) for _, name, _ in rows}
         for key in arms
     }
-    summary["difference"] = {
-        name: paired_difference(
-            [
-                gc[name] - plain[name]
-                for gc, plain in zip(figures["gc_rmsprop"], figures["rmsprop"])
-            ]
-        )
-        for name in compared_figures
-    }
-    summary["verdict"] = {
-        name: verdict(summary["difference"][name], higher_is_better)
-        for name, higher_is_better in compared_figures.items()
-    }
+    summary["difference"], summary["verdict"] = {}, {}
+    for name, higher_is_better in compared_figures.items():
+        pairs = zip(figures["gc_rmsprop"], figures["rmsprop"])
+        difference = paired_difference([gc[name] - plain[name] for gc, plain in pairs])
+        summary["difference"][name] = difference
+        summary["verdict"][name] = verdict(difference, higher_is_better)
     return summary
 
 
@@ -592,18 +585,13 @@ def plot_report(report):
     for key, (title, _) in arms.items():
         for axis, metric in zip(axes, ("loss", "accuracy")):
             curves = np.array(
-                [run["arms"][key]["history"][metric] for run in report["runs"]]
+                [r["arms"][key]["history"][metric] for r in report["runs"]]
             )
             epochs = np.arange(1, curves.shape[1] + 1)
-            line = axis.plot(epochs, curves.mean(axis=0), marker="o", label=title)
+            (line,) = axis.plot(epochs, curves.mean(axis=0), marker="o", label=title)
             if len(curves) > 1:
-                axis.fill_between(
-                    epochs,
-                    curves.min(axis=0),
-                    curves.max(axis=0),
-                    color=line[0].get_color(),
-                    alpha=0.2,
-                )
+                low, high = curves.min(axis=0), curves.max(axis=0)
+                axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2)
             axis.set(xlabel="Epoch", title=f"Training {metric}")
             axis.xaxis.get_major_locator().set_params(integer=True)
             axis.legend()
@@ -622,19 +610,6 @@ pair, `--plot` saves the picture.
 """
 
 
-def positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-        return value
-
-    return parse
-
-
 dtype_policies = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -644,17 +619,20 @@ def parse_args(argv=None):
         "from the same start, and compare them."
     )
     add = parser.add_argument
-    add("--epochs", type=positive(int), default=10, help="epochs per run (10)")
-    add("--batch-size", type=positive(int), default=128, help="batch size (128)")
-    add("--learning-rate", type=positive(float), default=1e-4, help="(1e-4)")
+    add("--epochs", type=int, default=10, help="epochs per run (10)")
+    add("--batch-size", type=int, default=128, help="batch size (128)")
+    add("--learning-rate", type=float, default=1e-4, help="(1e-4)")
     add("--seed", type=int, default=1337, help="seed of the first pair (1337)")
-    add("--runs", type=positive(int), default=1, help="pairs of runs (1)")
+    add("--runs", type=int, default=1, help="pairs of runs (1)")
     add("--data-dir", help="tensorflow-datasets data_dir (~/tensorflow_datasets)")
-    add("--mock-data", type=positive(int), metavar="N", help="N random images a split")
+    add("--mock-data", type=int, metavar="N", help="N random images a split")
     add("--dtype-policy", default="float32", choices=dtype_policies, help="(float32)")
     add("--json", metavar="PATH", help="write the report as JSON after every pair")
     add("--plot", metavar="PATH", help="save the training curves as an image")
     args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "learning_rate", "runs", "mock_data"):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')} must be greater than 0")
     for path in (args.json, args.plot):
         folder = os.path.dirname(os.path.abspath(path or "."))
         if path and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
