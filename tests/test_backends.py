@@ -15,6 +15,8 @@ import pytest
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 BACKEND_TESTS = ["test_centralize.py", "test_optimizer.py"]
+# test_distribution.py starts its own JAX process (it needs XLA_FLAGS set first), and
+# test_real_data.py only runs the benchmark script: neither belongs here.
 
 
 @pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
@@ -27,7 +29,15 @@ def test_optimizer_tests_pass_on(backend, module):
             pytest.fail(message)
         pytest.skip(message)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *BACKEND_TESTS],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *BACKEND_TESTS,
+        ],
         cwd=TESTS,
         env={**os.environ, "KERAS_BACKEND": backend},
         capture_output=True,
