@@ -570,27 +570,18 @@ def test_fit_trains_differently_from_rmsprop(jit_compile):
     assert_some_differ(fit_weights(GCRMSprop(LEARNING_RATE), jit_compile), plain)
 
 
+FIT_FEATURES = [
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "weight_decay",
+    "ema",
+    "accumulation",
+]
+
+
 @pytest.mark.parametrize(
-    "kwargs",
-    [
-        FEATURES[name]
-        for name in (
-            "clipnorm",
-            "clipvalue",
-            "global_clipnorm",
-            "weight_decay",
-            "ema",
-            "accumulation",
-        )
-    ],
-    ids=[
-        "clipnorm",
-        "clipvalue",
-        "global_clipnorm",
-        "weight_decay",
-        "ema",
-        "accumulation",
-    ],
+    "kwargs", [FEATURES[name] for name in FIT_FEATURES], ids=FIT_FEATURES
 )
 def test_fit_with_training_features(kwargs):
     plain = fit_weights(keras.optimizers.RMSprop(LEARNING_RATE, **kwargs))

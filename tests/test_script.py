@@ -17,9 +17,12 @@ SCRIPT = os.path.join(ROOT, "gradient_centralization.py")
 ARM_KEYS = ("rmsprop", "gc_rmsprop")
 
 
-def run_script(*args, cwd):
+def run_script(command_line, cwd):
     return subprocess.run(
-        [sys.executable, SCRIPT, *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, SCRIPT, *command_line.split()],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -28,18 +31,7 @@ def report_run(tmp_path_factory):
     """One offline run of the whole script: 2 paired runs of 2 epochs each."""
     folder = tmp_path_factory.mktemp("report")
     result = run_script(
-        "--mock-data",
-        "24",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--runs",
-        "2",
-        "--json",
-        "report.json",
-        "--plot",
-        "curves.png",
+        "--mock-data 24 --epochs 2 --batch-size 8 --runs 2 --json report.json --plot curves.png",
         cwd=folder,
     )
     assert result.returncode == 0, result.stderr[-5000:]
@@ -133,14 +125,7 @@ def test_plot_is_a_png(report_run):
 def test_same_seed_same_numbers(report_run, tmp_path):
     _, report, _ = report_run
     result = run_script(
-        "--mock-data",
-        "24",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--json",
-        "again.json",
+        "--mock-data 24 --epochs 2 --batch-size 8 --json again.json",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-5000:]
@@ -158,16 +143,7 @@ def test_same_seed_same_numbers(report_run, tmp_path):
 
 def test_mixed_precision_run(tmp_path):
     result = run_script(
-        "--mock-data",
-        "8",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--dtype-policy",
-        "mixed_bfloat16",
-        "--json",
-        "mixed.json",
+        "--mock-data 8 --epochs 1 --batch-size 4 --dtype-policy mixed_bfloat16 --json mixed.json",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-5000:]
@@ -213,7 +189,7 @@ def test_import_prints_and_trains_nothing(tmp_path):
 
 
 def test_bad_argument_exits_2_without_traceback(tmp_path):
-    result = run_script("--learning-rate", "0", cwd=tmp_path)
+    result = run_script("--learning-rate 0", cwd=tmp_path)
     assert result.returncode == 2
     assert (
         "must be greater than 0" in result.stderr and "Traceback" not in result.stderr
@@ -494,18 +470,7 @@ def strict_json(text):
 
 def test_diverging_run_writes_strict_json_and_undefined_verdict(tmp_path):
     result = run_script(
-        "--mock-data",
-        "8",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--runs",
-        "2",
-        "--learning-rate",
-        "1e37",
-        "--json",
-        "r.json",
+        "--mock-data 8 --epochs 1 --batch-size 4 --runs 2 --learning-rate 1e37 --json r.json",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-5000:]
@@ -568,14 +533,7 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path):
         [
             sys.executable,
             SCRIPT,
-            "--mock-data",
-            "8",
-            "--epochs",
-            "50",
-            "--batch-size",
-            "4",
-            "--json",
-            "r.json",
+            *"--mock-data 8 --epochs 50 --batch-size 4 --json r.json".split(),
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -595,7 +553,7 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path):
 
 @pytest.mark.parametrize("flag", ["--json", "--plot"])
 def test_unwritable_destination_exits_2_before_training(tmp_path, flag):
-    result = run_script("--mock-data", "8", flag, "/no/such/dir/r.out", cwd=tmp_path)
+    result = run_script(f"--mock-data 8 {flag} /no/such/dir/r.out", cwd=tmp_path)
     assert result.returncode == 2
     assert "cannot write /no/such/dir/r.out" in result.stderr
     assert "Traceback" not in result.stderr and "Epoch" not in result.stdout
