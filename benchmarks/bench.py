@@ -2,7 +2,7 @@
 project's, on `tfds.testing.mock_data` with the real sizes.
 
     python benchmarks/bench.py [--examples 1027] [--batch-size 128] [--epochs 4]
-                               [--gc-steps 7] [--dtype-policy float32] [--json PATH]
+                               [--gc-steps 15] [--dtype-policy float32] [--json PATH]
 
 Three child processes run one after the other, each on the same machine:
 - `seed`: the original example's input pipeline (rescale -> shuffle -> batch ->
@@ -181,7 +181,7 @@ def parse_args(argv=None):
     parser.add_argument("--examples", type=int, default=1027, help="mock training images (default: 1027)")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run, the first is not counted (default: 4)")
-    parser.add_argument("--gc-steps", type=int, default=7, help="interleaved train steps per optimizer (default: 7)")
+    parser.add_argument("--gc-steps", type=int, default=15, help="interleaved train steps per optimizer (default: 15)")
     parser.add_argument(
         "--dtype-policy", default="float32",
         help="the project run's --dtype-policy; the targets hold for float32 (default)",
