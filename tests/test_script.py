@@ -1,5 +1,7 @@
 """The example script: data pipeline, command line, report, statistics and plot."""
 
+import ast
+import importlib.util
 import json
 import os
 import signal
@@ -374,6 +376,37 @@ def test_no_private_or_tensorflow_only_code_in_the_example():
     source = open(SCRIPT).read()
     for forbidden in ("raw_ops", "custom_gradient", "ByteDropout", "keras.src"):
         assert forbidden not in source
+    private = [
+        node.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.endswith("__")
+    ]
+    assert private == []
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_runs_on_other_backends(tmp_path, backend):
+    if importlib.util.find_spec(backend) is None and not os.environ.get("CI"):
+        pytest.skip(f"{backend} is not installed")
+    result = subprocess.run(
+        [
+            sys.executable,
+            SCRIPT,
+            *"--mock-data 8 --epochs 1 --batch-size 4 --json r.json".split(),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    report = strict_json((tmp_path / "r.json").read_text())
+    assert report["config"]["backend"] == backend
+    plain, centralized = (report["runs"][0]["arms"][key] for key in ARM_KEYS)
+    assert plain["initial_weights"] == centralized["initial_weights"]
+    assert plain["history"]["loss"] != centralized["history"]["loss"]
 
 
 def random_images(count, size=12, seed=0):
