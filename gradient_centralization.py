@@ -643,22 +643,13 @@ def parse_args(argv=None):
     return args
 
 
-def json_safe(value):
-    """NaN and infinities become `None` (JSON `null`): strict JSON has no NaN."""
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_json(report, path):
     """Writes to a temporary file, then renames it: `path` is never half written."""
     folder = os.path.dirname(os.path.abspath(path))
+    # Strict JSON has no NaN or Infinity: a diverged run's values become null.
+    report = json.loads(json.dumps(report), parse_constant=lambda name: None)
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False) as file:
-        json.dump(json_safe(report), file, indent=2, allow_nan=False)
+        json.dump(report, file, indent=2, allow_nan=False)
     os.replace(file.name, path)
 
 
