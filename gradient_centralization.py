@@ -52,8 +52,8 @@ from time import time
 # TensorFlow's C++ libraries log a few lines while they load, before any log setting
 # applies: hide them during the imports only.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-stderr_fd = os.dup(2)
-os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+stderr_fd, devnull_fd = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+os.dup2(devnull_fd, 2)
 try:
     import keras
     import matplotlib.pyplot as plt
@@ -62,6 +62,8 @@ try:
     import tensorflow_datasets as tfds
 finally:
     os.dup2(stderr_fd, 2)
+    os.close(stderr_fd)
+    os.close(devnull_fd)
 from absl import logging as absl_logging
 from keras import layers, ops
 from keras.optimizers import RMSprop
