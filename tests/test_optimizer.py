@@ -362,6 +362,9 @@ def test_excluded_variables_are_left_alone():
         ],
     )
     assert_all_close([keras.ops.convert_to_numpy(v) for v in variables], expected)
+    # As Keras' exclude_from_weight_decay: too late once the optimizer is built.
+    with pytest.raises(ValueError, match="before the optimizer is built"):
+        optimizer.exclude_from_gradient_centralization(var_names=["var1"])
 
 
 # Every optimizer of keras.optimizers, discovered, so that a new one is tested too.
