@@ -657,6 +657,20 @@ def write_json(report, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    runs = []  # The finished pairs, which an interruption keeps.
+    try:
+        return compare(args, runs)
+    except KeyboardInterrupt:
+        kept = f"{len(runs)} finished pair(s) kept in {args.json}"
+        print(
+            f"\nInterrupted: {kept if args.json and runs else 'no report written'}.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def compare(args, runs):
+    """Loads the data, trains `args.runs` pairs into `runs`, prints the comparison."""
     try:
         data, info = load_data(args.data_dir, args.mock_data)
     except DatasetUnavailableError as error:
@@ -669,24 +683,14 @@ def main(argv=None):
     build_model().summary()
 
     config = {**vars(args), "backend": keras.backend.backend()}
-    runs = []
-    try:
-        for index in range(args.runs):
-            seed = args.seed + index
-            header = f"run {index + 1}/{args.runs}"
-            runs.append({"seed": seed, "arms": train_pair(data, config, seed, header)})
-            print(f"\n{header} (seed {seed})\n{format_run(runs[-1]['arms'])}")
-            report = {"config": config, "runs": runs, "summary": summarize(runs)}
-            if args.json:
-                write_json(report, args.json)
-    except KeyboardInterrupt:
-        kept = (
-            f"{len(runs)} finished pair(s) kept in {args.json}"
-            if args.json
-            else "nothing kept (no --json)"
-        )
-        print(f"\nInterrupted: {kept}.", file=sys.stderr)
-        return 130
+    for index in range(args.runs):
+        seed = args.seed + index
+        header = f"run {index + 1}/{args.runs}"
+        runs.append({"seed": seed, "arms": train_pair(data, config, seed, header)})
+        print(f"\n{header} (seed {seed})\n{format_run(runs[-1]['arms'])}")
+        report = {"config": config, "runs": runs, "summary": summarize(runs)}
+        if args.json:
+            write_json(report, args.json)
     print("\n" + format_summary(report["summary"], args.runs))
     figure = plot_report(report)  # A notebook shows it under this cell.
     if args.plot:
