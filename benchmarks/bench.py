@@ -97,27 +97,34 @@ def project_child(args):
 
 
 def gc_overhead_child(args):
-    import keras
-
     import gradient_centralization as gc
 
     (train_ds, _), _ = gc.load_data(mock_examples=args.examples)
     x, y = next(iter(train_ds.batch(args.batch_size)))
+    return {"step_times": interleaved_train_steps(gc, x, y, args.gc_steps)}
+
+
+def interleaved_train_steps(example, x, y, steps):
+    """Times `steps` train steps of RMSprop and of GCRMSprop on the batch `(x, y)`,
+    alternating which goes first; `example` is the imported gradient_centralization
+    module (benchmarks/gpu_bench.py imports it without TensorFlow)."""
+    import keras
+
     models = {}
-    for name, optimizer_class in (("rmsprop", keras.optimizers.RMSprop), ("gc_rmsprop", gc.GCRMSprop)):
+    for name, optimizer_class in (("rmsprop", keras.optimizers.RMSprop), ("gc_rmsprop", example.GCRMSprop)):
         keras.utils.set_random_seed(0)
-        model = gc.build_training_model()
+        model = example.build_training_model()
         model.compile(loss="binary_crossentropy", optimizer=optimizer_class(1e-4), metrics=["accuracy"])
         model.train_on_batch(x, y)  # Trace and warm up.
         models[name] = model
     step_times = {name: [] for name in models}
-    for step in range(args.gc_steps):
+    for step in range(steps):
         order = list(models) if step % 2 == 0 else list(reversed(models))
         for name in order:
             start = perf_counter()
             models[name].train_on_batch(x, y)
             step_times[name].append(perf_counter() - start)
-    return {"step_times": step_times}
+    return step_times
 
 
 CHILDREN = {"seed": seed_child, "project": project_child, "gc_overhead": gc_overhead_child}

@@ -24,7 +24,6 @@ import statistics
 import sys
 import unittest.mock
 from pathlib import Path
-from time import perf_counter
 
 import jax
 import keras
@@ -44,6 +43,7 @@ with unittest.mock.patch.dict(
     },
 ):
     import gradient_centralization as gc
+from bench import interleaved_train_steps  # noqa: E402
 
 
 class OriginalPipeline(keras.utils.PyDataset):
@@ -91,25 +91,6 @@ def epoch_times(model, data, args, **fit_kwargs):
     return time_callback.times
 
 
-def gc_overhead(images, labels, args):
-    x, y = images[: args.batch_size], labels[: args.batch_size]
-    models = {}
-    for name, optimizer_class in (
-        ("rmsprop", keras.optimizers.RMSprop),
-        ("gc_rmsprop", gc.GCRMSprop),
-    ):
-        keras.utils.set_random_seed(0)
-        models[name] = compiled(gc.build_training_model(), optimizer_class)
-        models[name].train_on_batch(x, y)  # Compile and warm up.
-    step_times = {name: [] for name in models}
-    for step in range(args.gc_steps):
-        for name in list(models)[:: 1 if step % 2 == 0 else -1]:
-            start = perf_counter()
-            models[name].train_on_batch(x, y)
-            step_times[name].append(perf_counter() - start)
-    return {name: statistics.median(times) for name, times in step_times.items()}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=1027)
@@ -135,7 +116,10 @@ def main(argv=None):
         y=labels,
         batch_size=args.batch_size,
     )
-    steps = gc_overhead(images, labels, args)
+    step_times = interleaved_train_steps(
+        gc, images[: args.batch_size], labels[: args.batch_size], args.gc_steps
+    )
+    steps = {name: statistics.median(times) for name, times in step_times.items()}
     results = {
         "device": str(jax.devices()[0].device_kind),
         "backend": keras.backend.backend(),
