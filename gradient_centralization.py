@@ -1,202 +1,170 @@
 """
 Title: Gradient Centralization for Better Training Performance
 Author: [Rishit Dagli](https://github.com/Rishit-dagli), Keras 3 rewrite by the gradient-centralization team
-Date created: 06/18/21
-Last modified: 2026/11/26
-Description: Implement Gradient Centralization to improve training performance of DNNs.
+Date created: 2021/06/18
+Last modified: 2026/11/27
+Description: Centralize gradients inside a Keras 3 optimizer and compare it with RMSprop.
 Accelerator: GPU
 """
 
 """
 ## Introduction
 
-This example implements [Gradient Centralization](https://arxiv.org/abs/2004.01461),
-a new optimization technique for Deep Neural Networks by Yong et al., and demonstrates
-it on Laurence Moroney's [Horses or Humans
-Dataset](https://www.tensorflow.org/datasets/catalog/horses_or_humans). Gradient
-Centralization can both speedup training process and improve the final generalization
-performance of DNNs. It operates directly on gradients by centralizing the gradient
-vectors to have zero mean. Gradient Centralization morever improves the Lipschitzness of
-the loss function and its gradient so that the training process becomes more efficient
-and stable.
+[Gradient Centralization](https://arxiv.org/abs/2004.01461) (Yong et al., ECCV 2020)
+is a small change to an optimizer. Before each update, the gradient of every weight
+matrix or convolution kernel is shifted so that, for each output neuron, the gradients
+of its incoming weights add up to zero. The paper shows that this keeps the weights on
+a hyperplane, makes the loss and its gradient better behaved (smaller Lipschitz
+constants) and regularizes the model; in its experiments (image classification,
+detection, segmentation, person re-identification) networks trained faster and
+generalized better.
 
-An earlier Keras 3 port of this example overrode `get_gradients()`, a method Keras 3
-never calls: its "Gradient Centralization" run was plain RMSprop, and it trained the
-second model on top of the first. Here the optimizer centralizes in
-`Optimizer.apply()`, which every Keras 3 training path reaches, and both runs start
-from a fresh model with the same weights, batches, augmentation and dropout draws.
+This is a rewrite of the keras.io example of the same title by Rishit Dagli:
 
-This example requires `tensorflow_datasets` which can be installed with this command:
+[keras.io/examples/vision/gradient_centralization](https://keras.io/examples/vision/gradient_centralization/)
 
-```
-pip install tensorflow-datasets
-```
+Its Keras 3 version overrides `get_gradients()`, a method Keras 3 no longer calls, so
+its "Gradient Centralization" run is plain RMSprop; and that run continues from the
+weights the first run trained. Below, the optimizer centralizes in
+`Optimizer.apply()`, and both runs start from the same freshly built model.
 """
 
 """
 ## Setup
+
+Beyond Keras, the example uses TensorFlow (for `tf.data`), tensorflow-datasets, SciPy
+and Matplotlib; `requirements.txt` pins their oldest tested versions:
+
+```
+pip install keras tensorflow tensorflow-datasets importlib_resources scipy matplotlib
+```
+
+(tensorflow-datasets 4.9.10 imports `importlib_resources` when it downloads a dataset,
+without declaring it.) The model and the optimizer run on any Keras 3 backend.
 """
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
+import signal
 import sys
-import tempfile
-import warnings
 from time import time
 
-# TensorFlow's C++ libraries log a few lines while they load, before any log setting
-# applies: hide them during the imports only.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-stderr_fd, devnull_fd = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-os.dup2(devnull_fd, 2)
-try:
-    import keras
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-finally:
-    os.dup2(stderr_fd, 2)
-    os.close(stderr_fd)
-    os.close(devnull_fd)
-from absl import logging as absl_logging
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
 from keras import layers, ops
-from keras.optimizers import RMSprop
 from scipy import stats
 
-tf.get_logger().setLevel("ERROR")
-tf.autograph.set_verbosity(0)
-absl_logging.set_verbosity("error")
-# Our datasets are shuffled by tf.data, which is what this warning asks for.
-warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+"""
+The defaults reproduce the original run: 10 epochs, batches of 128 images, a learning
+rate of 1e-4. From a shell, flags change them (`python gradient_centralization.py
+--help`); in a notebook, pass the same flags to `parse_args`, as in
+`parse_args(["--epochs", "3"])`. `--mock-data 32` replaces the dataset with 32 random
+images per split, which checks an installation offline in a minute.
+
+Every cell that trains or prints runs under `if __name__ == "__main__":`. That holds in
+a notebook and from a shell, but not when another file imports this one (the tests
+do), so importing it trains nothing.
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="RMSprop vs. GCRMSprop, same start.")
+    add = parser.add_argument
+    add("--epochs", type=int, default=10, help="epochs per run (10)")
+    add("--batch-size", type=int, default=128, help="batch size (128)")
+    add("--learning-rate", type=float, default=1e-4, help="(1e-4)")
+    add("--seed", type=int, default=1337, help="seed of the first pair (1337)")
+    add("--runs", type=int, default=1, help="pairs of runs; pair i uses seed + i (1)")
+    add("--mock-data", type=int, metavar="N", help="N random images per split")
+    add("--json", metavar="PATH", help="write the report after every pair")
+    add("--plot", metavar="PATH", help="save the training curves (.png, .pdf, ...)")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "learning_rate", "runs", "mock_data"):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')} must be greater than 0")
+    if not 0 <= args.seed <= 2**32 - args.runs:
+        parser.error(f"--seed must be between 0 and 2**32 - runs ({2**32 - args.runs})")
+    for path in filter(None, (args.json, args.plot)):
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.access(folder, os.W_OK):
+            parser.error(f"cannot write {path}: not a file in a writable folder")
+    formats = plt.Figure().canvas.get_supported_filetypes()
+    if args.plot and os.path.splitext(args.plot)[1][1:].lower() not in formats:
+        parser.error(f"--plot: use one of the extensions {', '.join(formats)}")
+    return args
+
+
+def stop_on_ctrl_c(signal_number, frame):
+    """From a shell, Ctrl-C says what was kept and exits with status 130."""
+    kept = f"{len(runs)} finished pair(s) kept in {args.json}"
+    kept = kept if args.json and runs else "no report written"
+    print(f"\nInterrupted: {kept}.", file=sys.stderr)
+    sys.exit(130)
+
+
+if __name__ == "__main__":
+    in_notebook = "ipykernel" in sys.modules
+    # In a notebook, sys.argv holds the Jupyter kernel's own flags.
+    args = parse_args([] if in_notebook else None)
+    runs = []  # The finished pairs of runs: what the report holds.
+    if not in_notebook:
+        signal.signal(signal.SIGINT, stop_on_ctrl_c)
 
 """
 ## Prepare the data
 
-For this example, we will be using the [Horses or Humans
-dataset](https://www.tensorflow.org/datasets/catalog/horses_or_humans): 1,027 training
-and 256 test images of 300x300 pixels, labelled horse (0) or human (1).
-tensorflow-datasets downloads it (about 154 MiB) on first use.
+[Horses or Humans](https://www.tensorflow.org/datasets/catalog/horses_or_humans)
+holds 300x300 colour pictures of horses (label 0) and humans (label 1), 1,027 for
+training and 256 for testing. On first use tensorflow-datasets downloads it (about
+154 MiB) into `~/tensorflow_datasets`, or into the folder that the `TFDS_DATA_DIR`
+environment variable names. We decode the training pictures once and keep them in
+memory as bytes (about 280 MB), so that each epoch only shuffles and batches them.
 """
 
-dataset_name = "horses_or_humans"
 input_shape = (300, 300, 3)
-shuffle_buffer = 1024
-AUTOTUNE = tf.data.AUTOTUNE
 
 
-class DatasetUnavailableError(RuntimeError):
-    """The dataset could neither be found on disk nor downloaded."""
-
-
-def load_data(data_dir=None, mock_examples=None):
-    """Returns `(train_ds, test_ds)` of `(uint8 image, label)` pairs, and the info.
-
-    The training images are decoded once and cached in memory (about 280 MB).
-    `mock_examples=N` swaps the dataset for N random examples per split, offline.
-    """
-    mocking = (
-        tfds.testing.mock_data(num_examples=mock_examples)
-        if mock_examples
-        else contextlib.nullcontext()
-    )
+def load_data(mock_examples=None):
+    """Returns the cached training split and the test split, as (image, label)."""
+    if mock_examples:
+        with tfds.testing.mock_data(num_examples=mock_examples):
+            return load_data()
     try:
-        with mocking:
-            (train_ds, test_ds), info = tfds.load(
-                name=dataset_name,
-                split=[tfds.Split.TRAIN, tfds.Split.TEST],
-                data_dir=data_dir,
-                with_info=True,
-                as_supervised=True,
-            )
-            train_ds = train_ds.cache()
-            for _ in train_ds:  # Fill the cache now, so no run's first epoch pays.
-                pass
-    except Exception as error:  # tfds raises many types: network, I/O, missing deps.
-        raise DatasetUnavailableError(
-            f"Could not load '{dataset_name}': {type(error).__name__}: {error}\n"
-            f"The first run downloads it (about 154 MiB), which needs a network. Or:\n"
-            f"  --data-dir DIR  a directory that holds it (a copy of "
-            f"~/tensorflow_datasets)\n"
-            f"  --mock-data N   N random images per split, to check the installation"
-        ) from error
-    return (train_ds, test_ds), info
-
-
-"""
-We rescale the data to `[0, 1]` and perform simple augmentations to our data: the
-original uses `RandomFlip("horizontal_and_vertical")`, `RandomRotation(0.3)` and
-`RandomZoom(0.2)`. Those three layers resample every image three times; the layer
-below composes the three transforms into one and resamples once, with the same
-bilinear interpolation and reflected borders, and the same random distribution: a
-rotation of up to 0.3 of a turn either way, a zoom of up to 20% in or out and, as
-Keras 3's `RandomFlip("horizontal_and_vertical")` does, one coin per image that flips
-it along both axes or leaves it alone.
-
-Rescaling and augmentation are layers of the model, so they run on the device that
-trains (Keras' advice for GPU training) and draw their random numbers from seeds like
-`Dropout` does. The `tf.data` pipeline only shuffles, batches and prefetches cached
-uint8 images.
-"""
-
-
-class RandomFlipRotateZoom(layers.Layer):
-    """Randomly flips, rotates and zooms images during training, in one resampling.
-
-    Args:
-        rotation_factor: Float, the largest rotation, as a fraction of a full turn.
-        zoom_factor: Float, the largest zoom in or out, as a fraction of the size.
-        seed: Integer, seed of the random draws.
-    """
-
-    def __init__(self, rotation_factor=0.3, zoom_factor=0.2, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rotation_factor = rotation_factor
-        self.zoom_factor = zoom_factor
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=False):
-        if not training:
-            return images
-        draws = keras.random.uniform(
-            (3, ops.shape(images)[0]), seed=self.seed_generator
+        train_ds, test_ds = tfds.load(
+            "horses_or_humans", split=["train", "test"], as_supervised=True
         )
-        flip = ops.where(draws[0] < 0.5, -1.0, 1.0)  # -1: flipped along both axes.
-        angle = (2 * draws[1] - 1) * self.rotation_factor * 2 * math.pi
-        scale = flip * (1 + (2 * draws[2] - 1) * self.zoom_factor)
-        cos, sin = scale * ops.cos(angle), scale * ops.sin(angle)
-        # Each output pixel samples input = centre + [[cos, -sin], [sin, cos]] @
-        # (output - centre).
-        center_y, center_x = (images.shape[1] - 1) / 2, (images.shape[2] - 1) / 2
-        offset_x = center_x - cos * center_x + sin * center_y
-        offset_y = center_y - sin * center_x - cos * center_y
-        zeros = ops.zeros_like(cos)
-        transforms = ops.stack(
-            [cos, -sin, offset_x, sin, cos, offset_y, zeros, zeros], axis=1
+        train_ds = train_ds.cache()
+        for _ in train_ds:  # Fill the cache now, not during the first epoch.
+            pass
+    except Exception as error:  # Network, disk or a missing package: tfds varies.
+        sys.exit(
+            f"Could not load horses_or_humans: {type(error).__name__}: {error}\n"
+            "The first run downloads it (154 MiB): connect to a network, or set "
+            "TFDS_DATA_DIR to a copy of ~/tensorflow_datasets that holds it.\n"
+            "--mock-data 32 checks the installation offline, on random images."
         )
-        return ops.image.affine_transform(
-            images, ops.cast(transforms, images.dtype), fill_mode="reflect"
-        )
+    return train_ds, test_ds
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "rotation_factor": self.rotation_factor,
-            "zoom_factor": self.zoom_factor,
-            "seed": self.seed,
-        }
 
+if __name__ == "__main__":
+    data = load_data(args.mock_data)
+    train_ds, test_ds = data
+    print(f"Image shape: {train_ds.element_spec[0].shape}")
+    print(f"Training images: {len(train_ds)}")
+    print(f"Test images: {len(test_ds)}")
 
 """
 ## Define a model
 
-In this section we will define a Convolutional neural network.
+The network is the original's: five blocks of convolution and max pooling, dropout in
+three places, and two dense layers.
 """
 
 
@@ -224,9 +192,17 @@ def build_model():
     )
 
 
+if __name__ == "__main__":
+    build_model().summary()
+
 """
-We train the CNN behind the rescaling and augmentation layers; they have no weights,
-so the model trained is the CNN above, with 1,704,097 parameters.
+What we train is that network behind four preprocessing layers: `Rescaling` brings
+the bytes to [0, 1], then the original's augmentation flips, rotates (by up to 0.3 of
+a turn either way) and zooms (by up to 20%) every training picture. Being part of the
+model, they run on the device that trains it, only while training, and they take
+their random numbers from the same seed as `Dropout`. They add no weights. (In Keras
+3, `RandomFlip("horizontal_and_vertical")` draws one coin per picture: it either
+flips it along both axes or leaves it as it is.)
 """
 
 
@@ -235,7 +211,9 @@ def build_training_model():
         [
             layers.Input(shape=input_shape, dtype="uint8"),
             layers.Rescaling(1.0 / 255),
-            RandomFlipRotateZoom(rotation_factor=0.3, zoom_factor=0.2),
+            layers.RandomFlip("horizontal_and_vertical"),
+            layers.RandomRotation(0.3),
+            layers.RandomZoom(0.2),
             build_model(),
         ]
     )
@@ -244,24 +222,21 @@ def build_training_model():
 """
 ## Implement Gradient Centralization
 
-For every weight gradient of rank 2 or more, Gradient Centralization subtracts the mean
-of each output neuron's incoming-weight gradient. Keras kernels keep the output axis
-last (Dense `(in, out)`, Conv2D `(kh, kw, in, out)`), so that mean is taken over all
-axes but the last. Biases and other rank-1 weights are left alone.
+A Keras kernel keeps its output axis last: `(inputs, outputs)` for `Dense`,
+`(height, width, inputs, outputs)` for `Conv2D`. The incoming weights of one output
+neuron are therefore a slice along the last axis, and centralizing means subtracting
+the gradient's mean over all the other axes. Biases and other vectors are left alone.
 
-Keras 3 optimizers never call `get_gradients()`; every training path (`fit` on
-TensorFlow, JAX and PyTorch, `LossScaleOptimizer`, custom loops using
-`apply_gradients`) ends in the public `Optimizer.apply(grads, trainable_variables)`.
-Centralizing there, before calling the parent, also places it before gradient
-clipping and accumulation, as in the paper.
+Keras 3 sends every update, whatever the backend or training loop, through the public
+`Optimizer.apply(grads, trainable_variables)`. A mixin that centralizes there and then
+calls the parent works with any Keras optimizer, and it centralizes before gradient
+clipping and accumulation, in the paper's order. `gc_conv_only=True` is the paper's
+GC-C variant, which leaves dense kernels alone. Kernels whose output axis is not last
+(`Conv*DTranspose`, `DepthwiseConv*`, `Embedding`, `EinsumDense`,
+`MultiHeadAttention`) should be excluded by name or by variable.
 
-The mixin below works with any Keras optimizer: put it first among the bases.
-`gc_conv_only=True` gives the paper's GC-C variant (convolution kernels only). Kernels
-whose output axis is *not* last (`Conv*DTranspose`, `DepthwiseConv*`, `Embedding`,
-`EinsumDense` and `MultiHeadAttention`) should be excluded with
-`exclude_from_gradient_centralization()`. The helper, the mixin and `GCRMSprop` use
-only public Keras APIs and need only `import re` and `import keras`: copy them as they
-are.
+The three definitions below need nothing but `import re` and `import keras`: copy them
+into your own code as they are.
 """
 
 
@@ -305,7 +280,8 @@ class GradientCentralization:
     def exclude_from_gradient_centralization(self, var_list=None, var_names=None):
         """Leaves the gradients of `var_list`, and of variables whose path matches
         one of the patterns `var_names` (`re.search`), as they are. Replaces
-        earlier exclusions; call it before the optimizer is built."""
+        earlier exclusions; call it before the optimizer is built.
+        """
         if self.built:
             raise ValueError("Exclude variables before the optimizer is built.")
         self.gc_excluded_paths = {variable.path for variable in var_list or []}
@@ -345,13 +321,25 @@ class GradientCentralization:
 @keras.saving.register_keras_serializable(package="gradient_centralization")
 class GCRMSprop(GradientCentralization, keras.optimizers.RMSprop):
     """RMSprop with Gradient Centralization; takes `RMSprop`'s arguments and the
-    `GradientCentralization` ones."""
+    `GradientCentralization` ones.
+    """
 
 
 """
-We will also create a callback which allows us to easily measure the total training
-time and the time taken for each epoch since we are interested in comparing the effect
-of Gradient Centralization on the model we built above.
+A look at what it does, on a made-up gradient for a `Dense` kernel with 4 inputs and 3
+outputs: each column holds one output neuron's incoming-weight gradients, and after
+centralization every column averages to zero.
+"""
+
+if __name__ == "__main__":
+    kernel_gradient = ops.reshape(ops.arange(12, dtype="float32"), (4, 3))
+    centralized = centralize_gradient(kernel_gradient)
+    print("Column means before:", ops.convert_to_numpy(ops.mean(kernel_gradient, 0)))
+    print("Column means after: ", ops.convert_to_numpy(ops.mean(centralized, 0)))
+
+"""
+To compare the cost of the two optimizers, a callback records how long each epoch
+takes.
 """
 
 
@@ -369,151 +357,143 @@ class TimeHistory(keras.callbacks.Callback):
 """
 ## Train the model without GC
 
-We now train the model we built earlier without Gradient Centralization which we can
-compare to the training performance of the model trained with Gradient Centralization.
+`train_arm` trains one optimizer from a seed. It seeds every random generator, then
+builds a new model: two calls with the same seed start from identical weights, see
+the training pictures in the same shuffled order, and draw the same augmentations and
+dropout masks. The optimizer is all that differs between them. After training, the
+model is scored on the test split, which it has never seen.
 
-Each training run seeds every random generator from the same seed, then builds a
-fresh model: both runs of a pair start from identical weights, see the same shuffled
-batches and draw the same augmentations and dropout masks. The optimizer is the only
-difference. Each run then evaluates its model on the test split.
-"""
-
-
-def weights_fingerprint(model):
-    """A short hash of all weights, to show that two models start out identical."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def train_arm(optimizer_class, data, config, seed):
-    """Trains a freshly built, seeded model with `optimizer_class`; returns its record."""
-    train_ds, test_ds = data
-    batch_size = config["batch_size"]
-    keras.utils.set_random_seed(seed)
-    model = build_training_model()
-    model.compile(
-        loss="binary_crossentropy",
-        optimizer=optimizer_class(learning_rate=config["learning_rate"]),
-        metrics=["accuracy"],
-    )
-    initial_weights = weights_fingerprint(model)
-    time_callback = TimeHistory()
-    # One pass over the shuffled images per epoch. Repeating keeps one iterator for
-    # all epochs: on a 2-core CPU, a new iterator each epoch made some epochs twice
-    # as slow.
-    train_batches = train_ds.shuffle(shuffle_buffer, seed=seed).batch(batch_size)
-    history = model.fit(
-        train_batches.repeat().prefetch(AUTOTUNE),
-        epochs=config["epochs"],
-        steps_per_epoch=math.ceil(len(train_ds) / batch_size),
-        callbacks=[time_callback],
-    )
-    test = model.evaluate(
-        test_ds.batch(batch_size).prefetch(AUTOTUNE), verbose=0, return_dict=True
-    )
-    return {
-        "history": {
-            k: [float(v) for v in history.history[k]] for k in ("loss", "accuracy")
-        },
-        "epoch_times": time_callback.times,
-        "training_time": sum(time_callback.times),
-        "test": {"loss": float(test["loss"]), "accuracy": float(test["accuracy"])},
-        "initial_weights": initial_weights,
-    }
-
-
-"""
-## Train the model with GC
-
-We will now train the same model, this time using Gradient Centralization: a second
-call of `train_arm()` with the same seed, `GCRMSprop` in place of `RMSprop`.
+The record keeps the loss and accuracy of every epoch, the epoch times, the test
+figures and a fingerprint of the starting weights.
 """
 
 arms = {
-    "rmsprop": ("Not using Gradient Centralization", RMSprop),
+    "rmsprop": ("Not using Gradient Centralization", keras.optimizers.RMSprop),
     "gc_rmsprop": ("Using Gradient Centralization", GCRMSprop),
 }
 
 
-def train_pair(data, config, seed, header):
-    """Trains both arms from `seed`; returns `{arm key: record}`."""
-    records = {}
-    for key, (_, optimizer_class) in arms.items():
-        print(f"\n{header} · {optimizer_class.__name__}")
-        records[key] = train_arm(optimizer_class, data, config, seed)
-    return records
+def weights_fingerprint(model):
+    """A short hash of all the weights: equal fingerprints, equal weights."""
+    weights = b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights())
+    return hashlib.sha256(weights).hexdigest()[:16]
 
+
+def train_arm(optimizer_class, seed, data, args):
+    """Trains a new model from `seed` with `optimizer_class`; returns its record."""
+    train_ds, test_ds = data
+    keras.utils.set_random_seed(seed)
+    model = build_training_model()
+    optimizer = optimizer_class(learning_rate=args.learning_rate)
+    model.compile(optimizer, "binary_crossentropy", metrics=["accuracy"])
+    initial_weights = weights_fingerprint(model)
+    time_callback = TimeHistory()
+    # One shuffled pass over the pictures per epoch, all epochs from one iterator: a
+    # new iterator per epoch made some epochs twice as slow on a 2-core CPU.
+    batches = train_ds.shuffle(1024, seed=seed).batch(args.batch_size)
+    batches = batches.repeat().prefetch(tf.data.AUTOTUNE)
+    steps = math.ceil(len(train_ds) / args.batch_size)
+    history = model.fit(
+        batches, epochs=args.epochs, steps_per_epoch=steps, callbacks=[time_callback]
+    )
+    test = model.evaluate(test_ds.batch(args.batch_size), verbose=0, return_dict=True)
+    return {
+        "history": {key: history.history[key] for key in ("loss", "accuracy")},
+        "epoch_times": time_callback.times,
+        "training_time": sum(time_callback.times),
+        "test": {key: test[key] for key in ("loss", "accuracy")},
+        "initial_weights": initial_weights,
+    }
+
+
+if __name__ == "__main__":
+    record_no_gc = train_arm(keras.optimizers.RMSprop, args.seed, data, args)
+
+"""
+## Train the model with GC
+
+The same seed again, so the same start, batches, augmentations and dropout masks; only
+the optimizer is now `GCRMSprop`.
+"""
+
+if __name__ == "__main__":
+    record_gc = train_arm(GCRMSprop, args.seed, data, args)
+    first_pair = {"rmsprop": record_no_gc, "gc_rmsprop": record_gc}
 
 """
 ## Comparing performance
 
-A table for each pair of runs, then, over all pairs, the mean and standard deviation
-of each figure and the paired difference GC minus plain RMSprop of the test accuracy
-and loss, with a 95% confidence interval (paired t-interval). A difference whose
-interval excludes zero is called significant. If a run diverged (NaN or infinite
-loss), the interval is undefined, and so is the verdict.
+The table puts the two runs side by side: the loss and accuracy of the last training
+epoch (on augmented pictures, with dropout), the same two figures on the test split,
+and the training time. The plot follows both training curves epoch by epoch.
 """
-
-rows = [
-    ("Training loss", "train_loss", 4),
-    ("Training accuracy", "train_accuracy", 4),
-    ("Test loss", "test_loss", 4),
-    ("Test accuracy", "test_accuracy", 4),
-    ("Training time (s)", "training_time", 1),
-    ("Mean epoch time (s)", "mean_epoch_time", 2),
-]
-# For each compared figure, whether a larger GC-minus-plain difference is better.
-compared_figures = {"test_accuracy": True, "test_loss": False}
 
 
 def arm_figures(record):
+    """The figures the table shows for one run, by label."""
     return {
-        "train_loss": record["history"]["loss"][-1],
-        "train_accuracy": record["history"]["accuracy"][-1],
-        "test_loss": record["test"]["loss"],
-        "test_accuracy": record["test"]["accuracy"],
-        "training_time": record["training_time"],
-        "mean_epoch_time": record["training_time"] / len(record["epoch_times"]),
+        "Training loss": record["history"]["loss"][-1],
+        "Training accuracy": record["history"]["accuracy"][-1],
+        "Test loss": record["test"]["loss"],
+        "Test accuracy": record["test"]["accuracy"],
+        "Training time (s)": record["training_time"],
     }
 
 
-def format_number(value, decimals, sign="-"):
-    """Fixed-point, or scientific where that would not fit a table column."""
-    text = f"{value:{sign}.{decimals}f}"
-    return text if len(text) <= 10 else f"{value:{sign}.3e}"
+def format_pair(records):
+    """Both runs of a pair side by side, to 4 significant digits."""
+    figures = {key: arm_figures(records[key]) for key in arms}
+    lines = [" " * 22 + "".join(f"{title:>36}" for title, _ in arms.values())]
+    for label in figures["rmsprop"]:
+        cells = "".join(f"{figures[key][label]:>36.4g}" for key in arms)
+        lines.append(f"{label:<22}{cells}")
+    return "\n".join(lines)
 
 
-def table(lines):
-    """Lines of `(label, [cell per arm])` under a header, in aligned columns."""
-    header = [("", [title for title, _ in arms.values()])]
-    return "\n".join(
-        f"{label:<22}" + "".join(f"{cell:>36}" for cell in cells)
-        for label, cells in header + lines
-    )
+def plot_curves(pairs):
+    """Training loss and accuracy per epoch: the mean over the pairs, and a band
+    from the lowest to the highest run where there are several.
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key, (title, _) in arms.items():
+        for axis, metric in zip(axes, ("loss", "accuracy")):
+            curves = np.array([pair[key]["history"][metric] for pair in pairs])
+            epochs = np.arange(1, curves.shape[1] + 1)
+            (line,) = axis.plot(epochs, curves.mean(axis=0), marker="o", label=title)
+            if len(curves) > 1:
+                low, high = curves.min(axis=0), curves.max(axis=0)
+                axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2)
+            axis.set(xlabel="Epoch", xticks=epochs, title=f"Training {metric}")
+            axis.legend()
+    return figure
 
 
-def format_run(records):
-    figures = [arm_figures(records[key]) for key in arms]
-    return table(
-        [
-            (label, [format_number(f[name], decimals) for f in figures])
-            for label, name, decimals in rows
-        ]
-    )
+if __name__ == "__main__":
+    print(format_pair(first_pair))
+    figure = plot_curves([first_pair])
 
+"""
+## More pairs: an interval and a verdict
 
-def mean_std(values):
-    """Mean and sample standard deviation (`None` for a single value)."""
-    return {
-        "mean": float(np.mean(values)),
-        "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-    }
+A single pair of runs cannot show that one optimizer is better: with 1,027 training
+pictures, two seeds easily differ by a few points of test accuracy. `--runs N` trains
+N pairs, from seeds `seed`, `seed + 1`, ... It then prints the mean of each figure
+over the pairs and, for the test accuracy and loss, the mean paired difference "GC
+minus plain" with its 95% confidence interval (a t-interval over the pairs). The
+verdict is "GC better" or "GC worse" when the interval excludes zero, "no significant
+difference" when it contains zero (the runs cannot tell the two apart, which does not
+make them equal), and "undefined" if a run diverged to NaN or infinity.
+
+`--json PATH` writes every finished pair and this summary to a JSON file, rewritten
+after each pair, so that an interrupted run keeps what it finished.
+"""
+
+# The test figures compared, and whether a larger GC-minus-plain difference is better.
+compared_metrics = {"accuracy": True, "loss": False}
 
 
 def paired_difference(differences, confidence=0.95):
-    """Mean of paired differences and its t-interval (`None` for one pair)."""
+    """Mean of the paired differences and its t-interval (`None` for one pair)."""
     mean = float(np.mean(differences))
     if len(differences) < 2:
         return {"mean": mean, "ci95": None}
@@ -533,196 +513,73 @@ def verdict(difference, higher_is_better):
     return "no significant difference"
 
 
+def add_pair(seed, records):
+    """Adds a finished pair to `runs`, and writes the report if `--json` asks."""
+    runs.append({"seed": seed, "arms": records})
+    if args.json:
+        config = {**vars(args), "backend": keras.backend.backend()}
+        report = {"config": config, "runs": runs, "summary": summarize(runs)}
+        # Strict JSON has no NaN or Infinity: a diverged run's values become null.
+        report = json.loads(json.dumps(report), parse_constant=lambda name: None)
+        with open(args.json + ".tmp", "w") as file:
+            json.dump(report, file, indent=2, allow_nan=False)
+        os.replace(args.json + ".tmp", args.json)  # Never leaves it half written.
+
+
 def summarize(runs):
-    figures = {key: [arm_figures(run["arms"][key]) for run in runs] for key in arms}
-    summary = {
-        key: {name: mean_std([f[name] for f in figures[key]]) for _, name, _ in rows}
-        for key in arms
-    }
-    summary["difference"], summary["verdict"] = {}, {}
-    for name, higher_is_better in compared_figures.items():
-        pairs = zip(figures["gc_rmsprop"], figures["rmsprop"])
-        difference = paired_difference([gc[name] - plain[name] for gc, plain in pairs])
-        summary["difference"][name] = difference
-        summary["verdict"][name] = verdict(difference, higher_is_better)
+    """Paired differences GC minus plain of the test figures, and their verdicts."""
+    summary = {"difference": {}, "verdict": {}}
+    for metric, higher_is_better in compared_metrics.items():
+        plain, gc = (
+            [run["arms"][key]["test"][metric] for run in runs]
+            for key in ("rmsprop", "gc_rmsprop")
+        )
+        difference = paired_difference(np.subtract(gc, plain))
+        summary["difference"][f"test_{metric}"] = difference
+        summary["verdict"][f"test_{metric}"] = verdict(difference, higher_is_better)
     return summary
 
 
-def format_stat(stat, decimals):
-    std = "n/a" if stat["std"] is None else format_number(stat["std"], decimals)
-    return f"{format_number(stat['mean'], decimals)} ± {std}"
-
-
-unclear_outcomes = {
-    "single run": "a single run supports no claim (--runs N, N >= 2, gives an interval)",
-    "undefined": "undefined: a run diverged (NaN or infinite values), so no interval",
-}
-
-
 def format_summary(summary, num_runs):
-    lines = [
-        (label, [format_stat(summary[key][name], decimals) for key in arms])
-        for label, name, decimals in rows
-    ]
-    text = [f"Summary over {num_runs} paired run(s): mean ± std", table(lines)]
-    for name in compared_figures:
-        difference, outcome = summary["difference"][name], summary["verdict"][name]
-        line = f"{name}, GC - plain: {format_number(difference['mean'], 4, '+')}"
-        if outcome in unclear_outcomes:
-            line += "; " + unclear_outcomes[outcome]
-        else:
-            low, high = (format_number(bound, 4, "+") for bound in difference["ci95"])
-            outcome = f"GC {outcome}" if outcome in ("better", "worse") else outcome
-            line += f", 95% CI [{low}, {high}]: {outcome}"
-        text.append(line)
-    return "\n".join(text)
-
-
-"""
-Finally, a picture: the training loss and accuracy of both optimizers, epoch by epoch
-(the mean over runs, with a band from the lowest to the highest run when there are
-several).
-"""
-
-
-def plot_report(report):
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for key, (title, _) in arms.items():
-        for axis, metric in zip(axes, ("loss", "accuracy")):
-            curves = np.array(
-                [r["arms"][key]["history"][metric] for r in report["runs"]]
-            )
-            epochs = np.arange(1, curves.shape[1] + 1)
-            (line,) = axis.plot(epochs, curves.mean(axis=0), marker="o", label=title)
-            if len(curves) > 1:
-                low, high = curves.min(axis=0), curves.max(axis=0)
-                axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2)
-            axis.set(xlabel="Epoch", title=f"Training {metric}")
-            axis.xaxis.get_major_locator().set_params(integer=True)
-            axis.legend()
-    figure.suptitle(f"{len(report['runs'])} paired run(s)")
-    return figure
-
-
-"""
-## Run it all
-
-In a notebook this cell trains with the defaults below, which reproduce the original
-example (10 epochs, batch 128, learning rate 1e-4). From a shell, `python
-gradient_centralization.py --help` lists the options: `--runs N` trains N pairs from
-seeds `S, S+1, ...` for a confidence interval, `--json` writes the report after every
-pair, `--plot` saves the picture.
-"""
-
-
-dtype_policies = ("float32", "mixed_bfloat16", "mixed_float16")
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Train the example's CNN with RMSprop, then with GCRMSprop, "
-        "from the same start, and compare them."
-    )
-    add = parser.add_argument
-    add("--epochs", type=int, default=10, help="epochs per run (10)")
-    add("--batch-size", type=int, default=128, help="batch size (128)")
-    add("--learning-rate", type=float, default=1e-4, help="(1e-4)")
-    add("--seed", type=int, default=1337, help="seed of the first pair (1337)")
-    add("--runs", type=int, default=1, help="pairs of runs (1)")
-    add("--data-dir", help="tensorflow-datasets data_dir (~/tensorflow_datasets)")
-    add("--mock-data", type=int, metavar="N", help="N random images a split")
-    add("--dtype-policy", default="float32", choices=dtype_policies, help="(float32)")
-    add("--json", metavar="PATH", help="write the report as JSON after every pair")
-    add("--plot", metavar="PATH", help="save the training curves as an image")
-    args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "learning_rate", "runs", "mock_data"):
-        if getattr(args, name) is not None and not getattr(args, name) > 0:
-            parser.error(f"--{name.replace('_', '-')} must be greater than 0")
-    for path in (args.json, args.plot):
-        folder = os.path.dirname(os.path.abspath(path or "."))
-        if path and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
-            parser.error(f"cannot write {path}: {folder} is not a writable folder")
-    return args
-
-
-def write_json(report, path):
-    """Writes to a temporary file, then renames it: `path` is never half written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    # Strict JSON has no NaN or Infinity: a diverged run's values become null.
-    report = json.loads(json.dumps(report), parse_constant=lambda name: None)
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False) as file:
-        json.dump(report, file, indent=2, allow_nan=False)
-    os.replace(file.name, path)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    runs = []  # The finished pairs, which an interruption keeps.
-    try:
-        return compare(args, runs)
-    except KeyboardInterrupt:
-        kept = f"{len(runs)} finished pair(s) kept in {args.json}"
-        print(
-            f"\nInterrupted: {kept if args.json and runs else 'no report written'}.",
-            file=sys.stderr,
-        )
-        return 130
-
-
-def compare(args, runs):
-    """Loads the data, trains `args.runs` pairs into `runs`, prints the comparison."""
-    try:
-        data, info = load_data(args.data_dir, args.mock_data)
-    except DatasetUnavailableError as error:
-        print(error, file=sys.stderr)
-        return 1
-    keras.config.set_dtype_policy(args.dtype_policy)
-    print(f"Image shape: {info.features['image'].shape}")
-    print(f"Training images: {len(data[0])}")
-    print(f"Test images: {len(data[1])}")
-    build_model().summary()
-
-    config = {**vars(args), "backend": keras.backend.backend()}
-    for index in range(args.runs):
-        seed = args.seed + index
-        header = f"run {index + 1}/{args.runs}"
-        runs.append({"seed": seed, "arms": train_pair(data, config, seed, header)})
-        print(f"\n{header} (seed {seed})\n{format_run(runs[-1]['arms'])}")
-        report = {"config": config, "runs": runs, "summary": summarize(runs)}
-        if args.json:
-            write_json(report, args.json)
-    print("\n" + format_summary(report["summary"], args.runs))
-    figure = plot_report(report)  # A notebook shows it under this cell.
-    if args.plot:
-        figure.savefig(args.plot, dpi=100)
-    return 0
+    if num_runs == 1:
+        return "A single run supports no claim: --runs N (N >= 2) gives an interval."
+    lines = [f"GC minus plain RMSprop, over {num_runs} pairs of runs:"]
+    for name, difference in summary["difference"].items():
+        low, high = difference["ci95"]
+        interval = f"{difference['mean']:+.4g}, 95% CI [{low:+.4g}, {high:+.4g}]"
+        outcome = summary["verdict"][name]
+        outcome = f"GC {outcome}" if outcome in ("better", "worse") else outcome
+        lines.append(f"{name}: {interval}: {outcome}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    # A notebook's sys.argv holds the Jupyter kernel's own flags, not ours.
-    if "ipykernel" in sys.modules:
-        main([])
-    else:
-        sys.exit(main())
+    add_pair(args.seed, first_pair)
+    for seed in range(args.seed + 1, args.seed + args.runs):
+        print(f"\nPair {seed - args.seed + 1}/{args.runs}, seed {seed}")
+        records = {}
+        for key, (_, optimizer_class) in arms.items():
+            records[key] = train_arm(optimizer_class, seed, data, args)
+        add_pair(seed, records)
+        print(format_pair(records))
+    print("\n" + format_summary(summarize(runs), len(runs)))
+    if len(runs) > 1:
+        figure = plot_curves([run["arms"] for run in runs])
+    if args.plot:
+        figure.savefig(args.plot, dpi=100)
 
 """
 ## Conclusion
 
-Gradient Centralization is a few lines in `Optimizer.apply()`, and it works with any
-Keras 3 optimizer, backend and training loop. Whether it helps *this* model on *this*
-dataset is what the comparison above measures, with limits: one pair of runs is one
-sample, and on 1,027 images a few points of test accuracy between two seeds is
-ordinary noise. Run `python gradient_centralization.py --runs 5` for an interval on
-the difference; an interval that contains zero means the runs cannot tell the
-optimizers apart, not that they are equal. Training time compares the cost of the two
-optimizers on your machine; the centralization itself costs a mean per kernel.
+Gradient Centralization takes a handful of lines in `Optimizer.apply()` and combines
+with any Keras 3 optimizer, backend and training loop. Whether it helps this network
+on this dataset is what the comparison measures, and one pair of runs measures it
+poorly: for a claim, train several pairs and read the interval. An interval that
+contains zero says the runs cannot separate the two optimizers. The time per epoch is
+the cost of each optimizer on your hardware; centralizing itself adds one mean per
+kernel.
 
-Readers are encouraged to try out Gradient Centralization on different datasets from
-different domains and experiment with its effect. You are strongly advised to check out
-the [original paper](https://arxiv.org/abs/2004.01461) as well: the authors present
-several studies on Gradient Centralization showing how it can improve general
-performance, generalization, training time as well as more efficient.
-
-Many thanks to [Ali Mustufa Shaikh](https://github.com/ialimustufa) for reviewing this
-implementation.
+The paper reports gains on many more tasks and datasets than this one, and studies
+why the method works; it is worth reading, and the mixin above makes it cheap to try
+Gradient Centralization with your own optimizer and data.
 """
