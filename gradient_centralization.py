@@ -93,7 +93,8 @@ def parse_args(argv=None):
         parser.error(f"--seed must be between 0 and 2**32 - runs ({2**32 - args.runs})")
     for path in filter(None, (args.json, args.plot)):
         folder = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(path) or not os.access(folder, os.W_OK):
+        writable = os.path.isdir(folder) and os.access(folder, os.W_OK)
+        if os.path.isdir(path) or not writable:
             parser.error(f"cannot write {path}: not a file in a writable folder")
     formats = plt.Figure().canvas.get_supported_filetypes()
     if args.plot and os.path.splitext(args.plot)[1][1:].lower() not in formats:
@@ -146,9 +147,9 @@ def load_data(mock_examples=None):
     except Exception as error:  # Network, disk or a missing package: tfds varies.
         sys.exit(
             f"Could not load horses_or_humans: {type(error).__name__}: {error}\n"
-            "The first run downloads it (154 MiB): connect to a network, or set "
-            "TFDS_DATA_DIR to a copy of ~/tensorflow_datasets that holds it.\n"
-            "--mock-data 32 checks the installation offline, on random images."
+            "A first run downloads it (154 MiB) and needs a network; or point\n"
+            "TFDS_DATA_DIR at a copy of ~/tensorflow_datasets that holds it. Offline,\n"
+            "--mock-data 32 checks the installation on random images."
         )
     return train_ds, test_ds
 
@@ -488,9 +489,6 @@ make them equal), and "undefined" if a run diverged to NaN or infinity.
 after each pair, so that an interrupted run keeps what it finished.
 """
 
-# The test figures compared, and whether a larger GC-minus-plain difference is better.
-compared_metrics = {"accuracy": True, "loss": False}
-
 
 def paired_difference(differences, confidence=0.95):
     """Mean of the paired differences and its t-interval (`None` for one pair)."""
@@ -529,12 +527,10 @@ def add_pair(seed, records):
 def summarize(runs):
     """Paired differences GC minus plain of the test figures, and their verdicts."""
     summary = {"difference": {}, "verdict": {}}
-    for metric, higher_is_better in compared_metrics.items():
-        plain, gc = (
-            [run["arms"][key]["test"][metric] for run in runs]
-            for key in ("rmsprop", "gc_rmsprop")
-        )
-        difference = paired_difference(np.subtract(gc, plain))
+    # Test figures compared, and whether a larger GC-minus-plain value is better.
+    for metric, higher_is_better in (("accuracy", True), ("loss", False)):
+        figures = [[run["arms"][key]["test"][metric] for key in arms] for run in runs]
+        difference = paired_difference([gc - plain for plain, gc in figures])
         summary["difference"][f"test_{metric}"] = difference
         summary["verdict"][f"test_{metric}"] = verdict(difference, higher_is_better)
     return summary
