@@ -9,7 +9,8 @@ Three child processes run one after the other, each on the same machine:
   Keras augmentation layers in a parallel `tf.data` map) and its two `model.fit`
   runs on one model, as the example writes them (its GCRMSprop is plain RMSprop in
   Keras 3, so both runs use RMSprop);
-- `project`: `gradient_centralization.py`'s data loading and `train_pair()`;
+- `project`: `gradient_centralization.py`'s data loading and `train_arm()` for
+  both optimizers;
 - `gc_overhead`: GCRMSprop and RMSprop train steps on identical batches, interleaved.
 
 Epoch time is the median over the warm epochs (all but the first) of both runs;
@@ -89,17 +90,18 @@ def project_child(args):
 
     import gradient_centralization as gc
 
-    data, _ = gc.load_data(mock_examples=args.examples)
+    data = gc.load_data(mock_examples=args.examples)
+    # The example has no dtype flag: a reader sets the policy before building models.
     keras.config.set_dtype_policy(args.dtype_policy)
-    config = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": 1e-4}
-    records = gc.train_pair(data, config, 1337, "bench")
-    return {"epoch_times": [record["epoch_times"] for record in records.values()]}
+    options = argparse.Namespace(epochs=args.epochs, batch_size=args.batch_size, learning_rate=1e-4)
+    records = [gc.train_arm(optimizer, 1337, data, options) for _, optimizer in gc.arms.values()]
+    return {"epoch_times": [record["epoch_times"] for record in records]}
 
 
 def gc_overhead_child(args):
     import gradient_centralization as gc
 
-    (train_ds, _), _ = gc.load_data(mock_examples=args.examples)
+    train_ds, _ = gc.load_data(mock_examples=args.examples)
     x, y = next(iter(train_ds.batch(args.batch_size)))
     return {"step_times": interleaved_train_steps(gc, x, y, args.gc_steps)}
 

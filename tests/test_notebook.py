@@ -4,10 +4,12 @@ formatting.
 
 Both runs read a small fake `horses_or_humans` (8 train and 4 test images) that
 tensorflow-datasets' own builder downloads from a local HTTP server and prepares
-(tests/fake_dataset.py), found through `TFDS_DATA_DIR` as a reader's real data is
-found in ~/tensorflow_datasets: no flag points at it. Everything runs offline.
+(tests/fake_dataset.py, the `prepared_data_dir` fixture of conftest.py), found
+through `TFDS_DATA_DIR` as a reader's real data is found in ~/tensorflow_datasets:
+no flag points at it. Everything runs offline.
 """
 
+import ast
 import json
 import os
 import re
@@ -19,48 +21,20 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "gradient_centralization.py")
-FAKE_DATASET = os.path.join(ROOT, "tests", "fake_dataset.py")
 # What the example prints when it compares the two optimizers.
 COMPARISON = (
     "Not using Gradient Centralization",
     "Using Gradient Centralization",
     "Test accuracy",
 )
+# keras.io's converter refuses an example of more lines of code than its limit (350
+# in 2024); its contributor guide asks for fewer than 300, and so do we.
+MAX_LINES_OF_CODE = 300
 # One training cell of 10 epochs x 2 optimizers on 8 images takes about a minute
 # on 2 cores; the limit leaves room for a slow CI machine.
 CELL_TIMEOUT = 900
-
-
-@pytest.fixture(scope="session")
-def prepared_data_dir(tmp_path_factory):
-    """A tfds data directory holding a fake `horses_or_humans` (8 train, 4 test).
-
-    tests/fake_dataset.py runs tfds' real download-and-prepare path against zips
-    served from 127.0.0.1; it runs in a subprocess, so that the patched builder
-    URLs and the server never touch this process.
-    """
-    data_dir = tmp_path_factory.mktemp("tfds")
-    result = subprocess.run(
-        [sys.executable, FAKE_DATASET, str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-5000:]
-    sizes = json.loads(result.stdout.strip().splitlines()[-1])
-    assert sizes == {"train": 8, "test": 4}
-    assert (data_dir / "horses_or_humans" / "3.0.0" / "dataset_info.json").is_file()
-    return data_dir
-
-
-def example_env(data_dir):
-    """The environment of a reader's run, with the fake dataset as tfds' default."""
-    env = dict(os.environ, TFDS_DATA_DIR=str(data_dir))
-    # This venv's python and tools first, as for a reader who activated it.
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    # A kernel shows matplotlib figures inline only with its own default backend.
-    env.pop("MPLBACKEND", None)
-    return env
+# The heading of a last section the test adds to the notebook.
+KERNEL_CHECK = "Which python the kernel ran"
 
 
 # --- The keras.io conversion (after keras-io's scripts/tutobooks.py, py_to_nb) ---
@@ -96,8 +70,31 @@ def parse_header(header):
     return fields, author_field
 
 
-def script_to_notebook(text):
-    """The notebook keras.io makes of a tutobook script."""
+def count_lines_of_code(lines):
+    """keras.io's count of the lines of code in a code cell (tutobooks' rule).
+
+    Lines are taken without their indentation. Blank lines and lines starting with
+    `#` do not count. A line starting with three double quotes does not count and,
+    unless it also ends with three double quotes (a line of just three does), opens
+    a string block: its lines do not count, up to and including the next line that
+    starts with three double quotes.
+    """
+    count, in_string = 0, False
+    for line in (line.strip() for line in lines):
+        if not line or line.startswith("#"):
+            continue
+        if in_string:
+            in_string = not line.startswith('"""')
+        elif line.startswith('"""'):
+            in_string = not line.endswith('"""')
+        else:
+            count += 1
+    return count
+
+
+def script_to_notebook(text, max_lines_of_code=MAX_LINES_OF_CODE):
+    """The notebook keras.io makes of a tutobook script; like keras.io's converter,
+    it refuses a script with too many lines of code."""
     header, _, text, _ = next_element(text)
     fields, author_field = parse_header(header)
     cells = [
@@ -109,6 +106,7 @@ def script_to_notebook(text):
             f"**Description:** {fields['Description']}"
         )
     ]
+    lines_of_code = 0
     while text:
         content, cell_type, text, tag = next_element(text)
         lines = content.split("\n")
@@ -123,9 +121,15 @@ def script_to_notebook(text):
             source = "\n".join("!" + line for line in lines)
             cell_type = "code"
         if cell_type == "code":
+            lines_of_code += count_lines_of_code(source.split("\n"))
             cells.append(nbformat.v4.new_code_cell(source))
         else:
             cells.append(nbformat.v4.new_markdown_cell(source))
+    if lines_of_code >= max_lines_of_code:
+        raise ValueError(
+            f"Found {lines_of_code} lines of code, "
+            f"but expected fewer than {max_lines_of_code}"
+        )
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
         "display_name": "Python 3",
@@ -191,7 +195,7 @@ def outputs_of(notebook):
 
 
 @pytest.fixture(scope="module")
-def executed_notebook(prepared_data_dir, tmp_path_factory):
+def executed_notebook(reader_env, tmp_path_factory):
     """The keras.io notebook of the example, executed top to bottom (nbconvert
     --execute's way: one kernel, cells in order, stop at the first error)."""
     from nbclient import NotebookClient
@@ -199,6 +203,7 @@ def executed_notebook(prepared_data_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("notebook")
     notebook = script_to_notebook(read_script())
     # A last cell of our own: which python the kernel ran.
+    notebook.cells.append(nbformat.v4.new_markdown_cell(f"## {KERNEL_CHECK}"))
     notebook.cells.append(
         nbformat.v4.new_code_cell("import sys\nprint('KERNEL PYTHON', sys.executable)")
     )
@@ -211,7 +216,7 @@ def executed_notebook(prepared_data_dir, tmp_path_factory):
     # Raises CellExecutionError (naming the cell and the error) if any cell fails;
     # cleanup_kc: shut the kernel down either way (nbclient keeps a kernel it did
     # not create alive otherwise).
-    client.execute(env=example_env(prepared_data_dir), cwd=str(folder), cleanup_kc=True)
+    client.execute(env=reader_env, cwd=str(folder), cleanup_kc=True)
     return notebook
 
 
@@ -255,16 +260,77 @@ def test_notebook_shows_the_curves_inline(executed_notebook):
     assert images, "no inline image/png output: the training curves are not shown"
 
 
+def outputs_by_section(notebook):
+    """{section heading: (its text output, whether it shows an image)}, in order."""
+    sections, heading = {}, None
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            heading = cell.source.split("\n")[0][3:]
+            sections[heading] = ["", False]
+        elif cell.cell_type == "code" and heading:
+            for output in cell.outputs:
+                if output.output_type == "stream" and output.name == "stdout":
+                    sections[heading][0] += output.text
+                # Keras' model.summary() is displayed as rich text, not printed.
+                data = output.get("data", {})
+                sections[heading][0] += re.sub(
+                    "\x1b\\[[0-9;]*m", "", data.get("text/plain", "")
+                )
+                sections[heading][1] |= "image/png" in data
+    return sections
+
+
+def test_each_section_shows_its_own_output(executed_notebook):
+    """Run as keras.io's notebook, each section does what its prose says, and its
+    output shows right under it."""
+    sections = outputs_by_section(executed_notebook)
+    del sections[KERNEL_CHECK]
+    assert list(sections) == [
+        "Introduction",
+        "Setup",
+        "Prepare the data",
+        "Define a model",
+        "Implement Gradient Centralization",
+        "Train the model without GC",
+        "Train the model with GC",
+        "Comparing performance",
+        "More pairs: an interval and a verdict",
+        "Conclusion",
+    ]
+    expected = {
+        "Introduction": [],
+        "Setup": [],
+        "Prepare the data": ["Image shape: (300, 300, 3)", "Training images: 8\n"],
+        "Define a model": ["Total params: 1,704,097"],
+        "Implement Gradient Centralization": ["Column means after:  [0. 0. 0.]"],
+        "Train the model without GC": ["Epoch 1/10", "Epoch 10/10"],
+        "Train the model with GC": ["Epoch 1/10", "Epoch 10/10"],
+        "Comparing performance": [*COMPARISON, "Training time (s)"],
+        "More pairs: an interval and a verdict": ["A single run supports no claim"],
+        "Conclusion": [],
+    }
+    for heading, (stdout, _) in sections.items():
+        for text in expected[heading]:
+            assert text in stdout, (heading, text)
+        if not expected[heading]:
+            assert stdout == "", heading
+    assert "Test images: 4\n" in sections["Prepare the data"][0]
+    assert sections["Train the model without GC"][0].count("Epoch 10/10") == 1
+    assert sections["Train the model with GC"][0].count("Epoch 10/10") == 1
+    images = [heading for heading, (_, image) in sections.items() if image]
+    assert images == ["Comparing performance"]
+
+
 # --- The plain command, with no flags ---
 
 
-def test_script_runs_with_no_flags(prepared_data_dir, tmp_path):
+def test_script_runs_with_no_flags(reader_env, tmp_path):
     """`python gradient_centralization.py`: default epochs (10), batch size (128)
     and learning rate (1e-4), on the dataset that tfds finds by default."""
     result = subprocess.run(
         [sys.executable, SCRIPT],
         cwd=tmp_path,
-        env=example_env(prepared_data_dir),
+        env=reader_env,
         capture_output=True,
         text=True,
         timeout=CELL_TIMEOUT,
@@ -322,6 +388,57 @@ def test_keras_io_line_rules():
         if line.startswith('"""') and line.endswith('"""') and len(line) > 3
     ]
     assert not one_line, f'one-line """ blocks at the start of lines {one_line}'
+
+
+def test_lines_of_code_counted_as_keras_io_counts_them():
+    cell = [
+        "import os",
+        "",
+        "# A comment.",
+        "def f():",
+        '    """One line."""',
+        '    """A docstring',
+        "    over two lines.",
+        '    """',
+        "    return 1",
+        '"""',
+        "x = 1",
+    ]
+    # import, def, return, the lone triple quote opens nothing, x = 1.
+    assert count_lines_of_code(cell) == 4
+    # A docstring that ends on its text line leaves the block open: keras.io's
+    # count then skips the code after it, up to a line starting with quotes.
+    assert count_lines_of_code(['"""Text', 'more."""', "x = 1", "y = 2"]) == 0
+
+
+def honest_lines_of_code(text):
+    """Lines of the code cells that hold code: not blank, not a comment, not part of
+    a string statement (a docstring or a markdown block)."""
+    strings = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            strings.update(range(node.lineno, node.end_lineno + 1))
+    return sum(
+        1
+        for number, line in enumerate(text.split("\n"), start=1)
+        if line.strip() and not line.strip().startswith("#") and number not in strings
+    )
+
+
+def test_fewer_than_300_lines_of_code():
+    script = read_script()
+    _, _, cells, _ = next_element(script)
+    count = 0
+    while cells:
+        content, cell_type, cells, _ = next_element(cells)
+        if cell_type == "code":
+            count += count_lines_of_code(content.split("\n"))
+    assert count < MAX_LINES_OF_CODE
+    # No docstring hides code from the count: it is every line that holds code.
+    assert count == honest_lines_of_code(script)
+    script_to_notebook(script)  # Converts: under the limit.
+    with pytest.raises(ValueError, match=f"Found {count} lines of code"):
+        script_to_notebook(script, max_lines_of_code=count)
 
 
 def test_black_formatted():

@@ -1,0 +1,450 @@
+"""Mutation check of the example: does a test fail when a claim is computed wrongly?
+
+    python tests/mutations.py            # every mutant, about 25 minutes on 2 cores
+    python tests/mutations.py --list     # the mutants and the tests that should fail
+    python tests/mutations.py --only test-split epoch-time-offset
+
+Each mutant is one small semantic edit of `gradient_centralization.py`: the test
+figures taken from the training split, half a second added to every epoch, the
+verdict's "better" and "worse" swapped, Gradient Centralization replaced by the
+identity, and so on. For each one this script copies the repository (without its
+virtual environment and git folder) into a temporary folder, applies the edit to
+the copy, and runs the tests listed for it there with `pytest -x`. A mutant is
+killed when a test fails, and survives when they all pass. Before any mutant, the
+unmutated copy must pass every listed test, or the check stops: a test that fails
+anyway kills nothing.
+
+Equivalent mutants (edits that cannot change what the example computes) are listed
+too, with the reason; they are expected to survive. The script exits with status 1
+if a mutant that should be killed survives, or an equivalent one is killed.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = "gradient_centralization.py"
+
+
+@dataclass
+class Mutant:
+    name: str
+    claim: str
+    old: str  # Must occur exactly once in the example.
+    new: str
+    tests: tuple  # pytest node ids, relative to the repository root.
+    equivalent: str = ""  # Why it cannot change behaviour, for equivalent mutants.
+
+
+SCRIPT_TESTS = "tests/test_script.py::"
+OPTIMIZER_TESTS = "tests/test_optimizer.py::"
+
+MUTANTS = [
+    # Gradient Centralization itself.
+    Mutant(
+        "gc-identity",
+        "GCRMSprop centralizes gradients",
+        "return keras.ops.cast(wide - mean, dtype)",
+        "return keras.ops.cast(wide, dtype)",
+        (
+            "tests/test_centralize.py::test_dense_kernel_columns_get_zero_mean",
+            OPTIMIZER_TESTS + "test_golden_values_three_steps",
+        ),
+    ),
+    Mutant(
+        "gc-not-applied",
+        "the mixin centralizes what it applies",
+        "centralize_gradient(g, self.gc_conv_only) if flag else g",
+        "g",
+        (OPTIMIZER_TESTS + "test_golden_values_three_steps",),
+    ),
+    Mutant(
+        "gc-mean-over-wrong-axes",
+        "the mean is over each output neuron's incoming weights",
+        "axis=tuple(range(rank - 1))",
+        "axis=tuple(range(1, rank))",
+        ("tests/test_centralize.py::test_dense_kernel_columns_get_zero_mean",),
+    ),
+    Mutant(
+        "gcrmsprop-without-mixin",
+        "GCRMSprop is RMSprop with the mixin",
+        "class GCRMSprop(GradientCentralization, keras.optimizers.RMSprop):",
+        "class GCRMSprop(keras.optimizers.RMSprop):",
+        (OPTIMIZER_TESTS + "test_golden_values_three_steps",),
+    ),
+    # The keystone: the GC arm is trained with GCRMSprop.
+    Mutant(
+        "gc-arm-is-rmsprop",
+        "the second arm of every pair uses GCRMSprop",
+        '"gc_rmsprop": ("Using Gradient Centralization", GCRMSprop)',
+        '"gc_rmsprop": ("Using Gradient Centralization", keras.optimizers.RMSprop)',
+        (
+            SCRIPT_TESTS + "test_the_arms_are_rmsprop_and_gcrmsprop",
+            SCRIPT_TESTS + "test_arms_start_equal_and_train_differently",
+        ),
+    ),
+    Mutant(
+        "first-gc-run-is-rmsprop",
+        "the notebook's 'with GC' run uses GCRMSprop",
+        "record_gc = train_arm(GCRMSprop, args.seed, data, args)",
+        "record_gc = train_arm(keras.optimizers.RMSprop, args.seed, data, args)",
+        (SCRIPT_TESTS + "test_arms_start_equal_and_train_differently",),
+    ),
+    # The test figures come from the held-out test split.
+    Mutant(
+        "test-split",
+        "test loss and accuracy are measured on the test split",
+        "model.evaluate(test_ds.batch(args.batch_size)",
+        "model.evaluate(train_ds.batch(args.batch_size)",
+        (SCRIPT_TESTS + "test_test_figures_come_from_the_test_split",),
+    ),
+    # The times are each epoch's wall time.
+    Mutant(
+        "epoch-time-offset",
+        "each epoch time is that epoch's wall time",
+        "self.times.append(time() - self.epoch_time_start)",
+        "self.times.append(time() - self.epoch_time_start + 0.5)",
+        (SCRIPT_TESTS + "test_epoch_times_are_each_epochs_wall_time",),
+    ),
+    Mutant(
+        "epoch-time-from-training-start",
+        "each epoch time is that epoch's wall time",
+        "    def on_epoch_begin(self, epoch, logs=None):\n"
+        "        self.epoch_time_start = time()\n",
+        "    def on_epoch_begin(self, epoch, logs=None):\n"
+        "        self.epoch_time_start = getattr(self, 'epoch_time_start', time())\n",
+        (SCRIPT_TESTS + "test_epoch_times_are_each_epochs_wall_time",),
+    ),
+    Mutant(
+        "training-time-not-sum",
+        "training time is the sum of the epoch times",
+        '"training_time": sum(time_callback.times),',
+        '"training_time": max(time_callback.times),',
+        (SCRIPT_TESTS + "test_epoch_times_are_each_epochs_wall_time",),
+    ),
+    # Both arms start from the same weights and see the same batches.
+    Mutant(
+        "fingerprint-after-training",
+        "the fingerprint is of the initial weights",
+        '"initial_weights": initial_weights,',
+        '"initial_weights": weights_fingerprint(model),',
+        (SCRIPT_TESTS + "test_fingerprint_is_of_the_initial_weights",),
+    ),
+    Mutant(
+        "fingerprint-skips-a-weight",
+        "the fingerprint covers every weight",
+        "for w in model.get_weights())",
+        "for w in model.get_weights()[:-1])",
+        (SCRIPT_TESTS + "test_fingerprint_covers_every_weight",),
+    ),
+    Mutant(
+        "arms-seeded-differently",
+        "both arms start from the same weights, augmentation and dropout draws",
+        "keras.utils.set_random_seed(seed)\n    model = build_training_model()",
+        "keras.utils.set_random_seed(seed + (optimizer_class is GCRMSprop))\n"
+        "    model = build_training_model()",
+        (SCRIPT_TESTS + "test_arms_differ_only_in_the_optimizer",),
+    ),
+    Mutant(
+        "arms-shuffled-differently",
+        "both arms see the same batches",
+        "train_ds.shuffle(1024, seed=seed)",
+        "train_ds.shuffle(1024, seed=seed + (optimizer_class is GCRMSprop))",
+        (SCRIPT_TESTS + "test_arms_differ_only_in_the_optimizer",),
+    ),
+    Mutant(
+        "shuffle-without-explicit-seed",
+        "both arms see the same batches",
+        "train_ds.shuffle(1024, seed=seed)",
+        "train_ds.shuffle(1024)",
+        (SCRIPT_TESTS + "test_arms_differ_only_in_the_optimizer",),
+        equivalent="keras.utils.set_random_seed(seed), called just before, also "
+        "seeds tf.data's shuffle: the order stays the same for both arms",
+    ),
+    Mutant(
+        "one-pass-per-epoch",
+        "an epoch is one pass over the training images",
+        "math.ceil(len(train_ds) / args.batch_size)",
+        "len(train_ds) // args.batch_size",
+        (SCRIPT_TESTS + "test_printed_sections_in_order",),
+    ),
+    # runs[i].seed and the JSON report.
+    Mutant(
+        "recorded-seed-off-by-one",
+        "runs[i].seed is the seed pair i was trained from",
+        "        add_pair(seed, records)\n",
+        "        add_pair(seed + 1, records)\n",
+        (SCRIPT_TESTS + "test_each_pair_is_trained_from_its_recorded_seed",),
+    ),
+    Mutant(
+        "later-pairs-reuse-the-first-seed",
+        "pair i is trained from seed + i",
+        "records[key] = train_arm(optimizer_class, seed, data, args)",
+        "records[key] = train_arm(optimizer_class, args.seed, data, args)",
+        (SCRIPT_TESTS + "test_each_pair_is_trained_from_its_recorded_seed",),
+    ),
+    Mutant(
+        "json-only-at-the-end",
+        "the report is written after every pair",
+        "    if args.json:\n        config =",
+        "    if args.json and len(runs) == args.runs:\n        config =",
+        (SCRIPT_TESTS + "test_ctrl_c_keeps_every_finished_pair",),
+    ),
+    Mutant(
+        "nan-kept-in-json",
+        "the report is strict JSON (NaN written as null)",
+        "json.loads(json.dumps(report), parse_constant=lambda name: None)",
+        "json.loads(json.dumps(report))",
+        (SCRIPT_TESTS + "test_diverging_run_writes_strict_json_and_undefined_verdict",),
+    ),
+    # The interval and the verdict.
+    Mutant(
+        "verdict-swapped",
+        "the verdict follows the interval",
+        'return "better" if (low > 0) == higher_is_better else "worse"',
+        'return "worse" if (low > 0) == higher_is_better else "better"',
+        (SCRIPT_TESTS + "test_interval_with_significance",),
+    ),
+    Mutant(
+        "t-quantile",
+        "the interval is a 95% t-interval",
+        "stats.t.ppf((1 + confidence) / 2,",
+        "stats.t.ppf(confidence,",
+        (SCRIPT_TESTS + "test_interval_without_significance",),
+    ),
+    Mutant(
+        "standard-deviation-for-error",
+        "the interval uses the standard error of the mean difference",
+        "stats.sem(differences)",
+        "np.std(differences, ddof=1)",
+        (SCRIPT_TESTS + "test_interval_without_significance",),
+    ),
+    Mutant(
+        "difference-plain-minus-gc",
+        "the difference is GC minus plain",
+        "[gc - plain for plain, gc in figures]",
+        "[plain - gc for plain, gc in figures]",
+        (SCRIPT_TESTS + "test_summary_is_gc_minus_plain_with_verdicts",),
+    ),
+    Mutant(
+        "higher-loss-is-better",
+        "a lower test loss is better",
+        '(("accuracy", True), ("loss", False))',
+        '(("accuracy", True), ("loss", True))',
+        (SCRIPT_TESTS + "test_summary_is_gc_minus_plain_with_verdicts",),
+    ),
+    Mutant(
+        "no-undefined-verdict",
+        "a diverged run makes the verdict undefined",
+        "if not (math.isfinite(low) and math.isfinite(high)):",
+        "if False:",
+        (SCRIPT_TESTS + "test_single_run_and_diverged_runs_support_no_claim",),
+    ),
+    Mutant(
+        "single-run-claims",
+        "one pair gives one table and the single-run line",
+        "if num_runs == 1:",
+        "if num_runs == 0:",
+        (SCRIPT_TESTS + "test_summary_text_for_one_pair_and_for_a_diverged_run",),
+    ),
+    # The figures printed.
+    Mutant(
+        "training-loss-first-epoch",
+        "the training loss shown is the last epoch's",
+        '"Training loss": record["history"]["loss"][-1],',
+        '"Training loss": record["history"]["loss"][0],',
+        (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
+    ),
+    Mutant(
+        "test-accuracy-from-training",
+        "the test accuracy shown is the test split's",
+        '"Test accuracy": record["test"]["accuracy"],',
+        '"Test accuracy": record["history"]["accuracy"][-1],',
+        (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
+    ),
+    Mutant(
+        "training-time-last-epoch",
+        "the training time shown is the whole run's",
+        '"Training time (s)": record["training_time"],',
+        '"Training time (s)": record["epoch_times"][-1],',
+        (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
+    ),
+    Mutant(
+        "columns-swapped",
+        "each column is its optimizer's",
+        'f"{figures[key][label]:>36.4g}" for key in arms)',
+        'f"{figures[key][label]:>36.4g}" for key in reversed(arms))',
+        (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
+    ),
+    Mutant(
+        "test-size-from-training-split",
+        "the printed split sizes are the data's",
+        'print(f"Test images: {len(test_ds)}")',
+        'print(f"Test images: {len(train_ds)}")',
+        (SCRIPT_TESTS + "test_split_sizes_come_from_the_data",),
+    ),
+    Mutant(
+        "demo-not-centralized",
+        "the demonstration shows centralized column means",
+        "ops.mean(centralized, 0)",
+        "ops.mean(kernel_gradient, 0)",
+        (SCRIPT_TESTS + "test_printed_sections_in_order",),
+    ),
+    Mutant(
+        "plot-first-run-not-mean",
+        "the curves are the mean over the pairs",
+        "curves.mean(axis=0)",
+        "curves[0]",
+        (SCRIPT_TESTS + "test_plot_draws_the_mean_curve_and_a_band",),
+    ),
+    # The model and its augmentation.
+    Mutant(
+        "rotation-factor",
+        "the augmentation is the original's",
+        "layers.RandomRotation(0.3)",
+        "layers.RandomRotation(0.1)",
+        (SCRIPT_TESTS + "test_training_model_uses_keras_stock_augmentation_layers",),
+    ),
+    Mutant(
+        "zoom-removed",
+        "the augmentation is the original's",
+        "            layers.RandomZoom(0.2),\n",
+        "",
+        (SCRIPT_TESTS + "test_training_model_uses_keras_stock_augmentation_layers",),
+    ),
+    Mutant(
+        "no-rescaling",
+        "images are rescaled to [0, 1]",
+        "layers.Rescaling(1.0 / 255)",
+        "layers.Rescaling(1.0)",
+        (SCRIPT_TESTS + "test_training_model_uses_keras_stock_augmentation_layers",),
+    ),
+    # Bad input, Ctrl-C and the offline message.
+    Mutant(
+        "negative-seed-accepted",
+        "a negative seed is rejected with exit 2",
+        "if not 0 <= args.seed <= 2**32 - args.runs:",
+        "if args.seed > 2**32 - args.runs:",
+        (SCRIPT_TESTS + "test_bad_values_exit_2",),
+    ),
+    Mutant(
+        "plot-format-unchecked",
+        "an unsupported --plot extension is rejected before training",
+        "if args.plot and os.path.splitext(args.plot)[1][1:].lower() not in formats:",
+        "if False:",
+        (SCRIPT_TESTS + "test_bad_values_exit_2",),
+    ),
+    Mutant(
+        "directory-accepted-as-report",
+        "an existing directory as --json is rejected before training",
+        "if os.path.isdir(path) or not writable:",
+        "if not writable:",
+        (SCRIPT_TESTS + "test_bad_values_exit_2",),
+    ),
+    Mutant(
+        "offline-error-escapes",
+        "an unreachable dataset gives a message and exit 1",
+        "except Exception as error:",
+        "except ModuleNotFoundError as error:",
+        (SCRIPT_TESTS + "test_unreachable_dataset_explains_and_exits_1",),
+    ),
+    Mutant(
+        "ctrl-c-status",
+        "Ctrl-C exits with status 130",
+        "sys.exit(130)",
+        "sys.exit(1)",
+        (SCRIPT_TESTS + "test_ctrl_c_during_the_first_pair_writes_nothing",),
+    ),
+    Mutant(
+        "ctrl-c-claims-a-report",
+        "Ctrl-C says 'no report written' when no pair finished",
+        'kept = kept if args.json and runs else "no report written"',
+        'kept = kept if args.json else "no report written"',
+        (SCRIPT_TESTS + "test_ctrl_c_during_the_first_pair_writes_nothing",),
+    ),
+]
+
+
+def copy_repository(destination):
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", ".pytest_cache", "*.pyc"
+    )
+    shutil.copytree(ROOT, destination, ignore=ignore)
+
+
+def run_tests(folder, tests):
+    """Runs `tests` in `folder`; returns (passed, first failing test, seconds)."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
+    seconds = time.perf_counter() - start
+    return result.returncode == 0, (failed or [f"exit {result.returncode}"])[0], seconds
+
+
+def check(mutants):
+    source = open(os.path.join(ROOT, EXAMPLE)).read()
+    stale = [m.name for m in mutants if source.count(m.old) != 1]
+    if stale:
+        sys.exit(f"The example changed; these mutants no longer apply: {stale}")
+    with tempfile.TemporaryDirectory() as folder:
+        copy = os.path.join(folder, "repository")
+        copy_repository(copy)
+        tests = sorted({test for mutant in mutants for test in mutant.tests})
+        print(f"Baseline: {len(tests)} tests on the unmutated example ...", flush=True)
+        passed, failure, seconds = run_tests(copy, tests)
+        if not passed:
+            sys.exit(f"The unmutated example fails {failure}: fix that first.")
+        print(f"Baseline passed in {seconds:.0f} s.\n", flush=True)
+        wrong = []
+        for mutant in mutants:
+            with open(os.path.join(copy, EXAMPLE), "w") as file:
+                file.write(source.replace(mutant.old, mutant.new))
+            passed, failure, seconds = run_tests(copy, mutant.tests)
+            if mutant.equivalent:
+                outcome = "survived (equivalent)" if passed else "KILLED (equivalent?)"
+            else:
+                outcome = "SURVIVED" if passed else f"killed by {failure}"
+            if passed != bool(mutant.equivalent):
+                wrong.append(mutant.name)
+            print(f"{mutant.name:<34} {seconds:5.0f} s  {outcome}", flush=True)
+        with open(os.path.join(copy, EXAMPLE), "w") as file:
+            file.write(source)
+    print(f"\n{len(mutants)} mutants, {len(wrong)} not as expected: {wrong or 'none'}")
+    return 1 if wrong else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Mutation check of the example.")
+    parser.add_argument("--list", action="store_true", help="list the mutants")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these mutants")
+    args = parser.parse_args(argv)
+    names = {mutant.name for mutant in MUTANTS}
+    unknown = set(args.only or []) - names
+    if unknown:
+        parser.error(f"unknown mutants: {sorted(unknown)}")
+    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+    if args.list:
+        for mutant in mutants:
+            kind = " (equivalent)" if mutant.equivalent else ""
+            print(f"{mutant.name}{kind}: {mutant.claim}; {', '.join(mutant.tests)}")
+        return 0
+    started = time.perf_counter()
+    status = check(mutants)
+    print(f"Total time: {(time.perf_counter() - started) / 60:.1f} min")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
