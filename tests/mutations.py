@@ -388,7 +388,9 @@ def run_tests(folder, tests):
         capture_output=True,
         text=True,
     )
-    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
+    failed = re.findall(
+        r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", result.stdout, re.MULTILINE
+    )
     seconds = time.perf_counter() - start
     return result.returncode == 0, (failed or [f"exit {result.returncode}"])[0], seconds
 
