@@ -33,7 +33,8 @@ weights the first run trained. Below, the optimizer centralizes in
 ## Setup
 
 Beyond Keras, the example uses TensorFlow (for `tf.data`), tensorflow-datasets, SciPy
-and Matplotlib; `requirements.txt` pins their oldest tested versions:
+and Matplotlib (`requirements.txt` in this example's repository gives the oldest
+versions tested):
 
 ```
 pip install keras tensorflow tensorflow-datasets importlib_resources scipy matplotlib
