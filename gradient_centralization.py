@@ -479,9 +479,9 @@ if __name__ == "__main__":
 
 A single pair of runs cannot show that one optimizer is better: with 1,027 training
 pictures, two seeds easily differ by a few points of test accuracy. `--runs N` trains
-N pairs, from seeds `seed`, `seed + 1`, ... It then prints the mean of each figure
-over the pairs and, for the test accuracy and loss, the mean paired difference "GC
-minus plain" with its 95% confidence interval (a t-interval over the pairs). The
+N pairs, from seeds `seed`, `seed + 1`, ..., and prints a table for each. Then, for
+the test accuracy and loss, it prints the mean paired difference "GC minus plain"
+with its 95% confidence interval (a t-interval over the pairs). The
 verdict is "GC better" or "GC worse" when the interval excludes zero, "no significant
 difference" when it contains zero (the runs cannot tell the two apart, which does not
 make them equal), and "undefined" if a run diverged to NaN or infinity.
