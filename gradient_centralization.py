@@ -1,6 +1,6 @@
 """
 Title: Gradient Centralization for Better Training Performance
-Author: [Rishit Dagli](https://github.com/Rishit-dagli), Keras 3 rewrite by the gradient-centralization team
+Author: [Rishit Dagli](https://github.com/Rishit-dagli)
 Date created: 2021/06/18
 Last modified: 2026/11/27
 Description: Centralize gradients inside a Keras 3 optimizer and compare it with RMSprop.
@@ -65,9 +65,10 @@ from scipy import stats
 """
 The defaults reproduce the original run: 10 epochs, batches of 128 images, a learning
 rate of 1e-4. From a shell, flags change them (`python gradient_centralization.py
---help`); in a notebook, pass the same flags to `parse_args`, as in
-`parse_args(["--epochs", "3"])`. `--mock-data 32` replaces the dataset with 32 random
-images per split, which checks an installation offline in a minute.
+--help` lists them). In a notebook, write the flags into the empty list of the cell
+below that calls `parse_args`: `parse_args(["--epochs", "3"] if in_notebook else
+None)`. `--mock-data 32` replaces the dataset with 32 random images per split, which
+checks an installation offline in a minute.
 
 Every cell that trains or prints runs under `if __name__ == "__main__":`. That holds in
 a notebook and from a shell, but not when another file imports this one (the tests
@@ -75,21 +76,29 @@ do), so importing it trains nothing.
 """
 
 
+# The flags, as README's table of flags gives them: name, value, type, default, use.
+FLAGS = [
+    ("--epochs", "N", int, 10, "epochs per training run"),
+    ("--batch-size", "N", int, 128, "images per training batch"),
+    ("--learning-rate", "LR", float, "1e-4", "learning rate of both optimizers"),
+    ("--seed", "S", int, 1337, "seed of pair 1; pair k uses seed S + k - 1"),
+    ("--runs", "N", int, 1, "pairs of runs; 2 or more give a confidence interval"),
+    ("--mock-data", "N", int, None, "N random images per split instead of the dataset"),
+    ("--json", "PATH", str, None, "write the report as JSON after every pair"),
+    ("--plot", "PATH", str, None, "save the training curves (.png, .pdf, .svg, ...)"),
+]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="RMSprop vs. GCRMSprop, same start.")
-    add = parser.add_argument
-    add("--epochs", type=int, default=10, help="epochs per run (10)")
-    add("--batch-size", type=int, default=128, help="batch size (128)")
-    add("--learning-rate", type=float, default=1e-4, help="(1e-4)")
-    add("--seed", type=int, default=1337, help="seed of the first pair (1337)")
-    add("--runs", type=int, default=1, help="pairs of runs; pair i uses seed + i (1)")
-    add("--mock-data", type=int, metavar="N", help="N random images per split")
-    add("--json", metavar="PATH", help="write the report after every pair")
-    add("--plot", metavar="PATH", help="save the training curves (.png, .pdf, ...)")
+    for flag, value, kind, default, use in FLAGS:
+        use += f" (default: {'off' if default is None else default})"
+        parser.add_argument(flag, metavar=value, type=kind, default=default, help=use)
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "learning_rate", "runs", "mock_data"):
-        if getattr(args, name) is not None and not getattr(args, name) > 0:
-            parser.error(f"--{name.replace('_', '-')} must be greater than 0")
+        value = getattr(args, name)
+        if value is not None and not 0 < value < math.inf:  # Refuses NaN too.
+            parser.error(f"--{name.replace('_', '-')} must be a finite number above 0")
     if not 0 <= args.seed <= 2**32 - args.runs:
         parser.error(f"--seed must be between 0 and 2**32 - runs ({2**32 - args.runs})")
     for path in filter(None, (args.json, args.plot)):
@@ -113,7 +122,7 @@ def stop_on_ctrl_c(signal_number, frame):
 
 if __name__ == "__main__":
     in_notebook = "ipykernel" in sys.modules
-    # In a notebook, sys.argv holds the Jupyter kernel's own flags.
+    # In a notebook, sys.argv holds the Jupyter kernel's flags: put yours in the list.
     args = parse_args([] if in_notebook else None)
     runs = []  # The finished pairs of runs: what the report holds.
     if not in_notebook:
@@ -142,25 +151,19 @@ def load_data(mock_examples=None):
         train_ds, test_ds = tfds.load(
             "horses_or_humans", split=["train", "test"], as_supervised=True
         )
-        train_ds = train_ds.cache()
-        for _ in train_ds:  # Fill the cache now, not during the first epoch.
-            pass
     except Exception as error:  # Network, disk or a missing package: tfds varies.
         sys.exit(
             f"Could not load horses_or_humans: {type(error).__name__}: {error}\n"
-            "A first run downloads it (154 MiB) and needs a network; or point\n"
-            "TFDS_DATA_DIR at a copy of ~/tensorflow_datasets that holds it. Offline,\n"
-            "--mock-data 32 checks the installation on random images."
+            "A first run downloads it (154 MiB): check the network, or set\n"
+            "TFDS_DATA_DIR to a folder that holds it. --mock-data 32 runs offline."
         )
-    return train_ds, test_ds
+    return train_ds.cache(), test_ds
 
 
 if __name__ == "__main__":
-    data = load_data(args.mock_data)
-    train_ds, test_ds = data
+    train_ds, test_ds = data = load_data(args.mock_data)
     print(f"Image shape: {train_ds.element_spec[0].shape}")
-    print(f"Training images: {len(train_ds)}")
-    print(f"Test images: {len(test_ds)}")
+    print(f"Training images: {len(train_ds)}, test images: {len(test_ds)}")
 
 """
 ## Define a model
@@ -224,40 +227,76 @@ def build_training_model():
 """
 ## Implement Gradient Centralization
 
-A Keras kernel keeps its output axis last: `(inputs, outputs)` for `Dense`,
-`(height, width, inputs, outputs)` for `Conv2D`. The incoming weights of one output
-neuron are therefore a slice along the last axis, and centralizing means subtracting
-the gradient's mean over all the other axes. Biases and other vectors are left alone.
+The incoming weights of one output neuron are a slice of the kernel, and centralizing
+means subtracting the gradient's mean over the axes of that slice. Most Keras kernels
+keep the output axis last: `(inputs, outputs)` for `Dense`, `(height, width, inputs,
+outputs)` for `Conv2D`, so the mean runs over all the other axes. A few layers lay
+their kernels out otherwise, and `incoming_axes()` knows them by the names Keras gives
+their variables (Keras' own `Muon` optimizer also decides by `variable.path`):
+
+- a depthwise kernel `(height, width, channels, multiplier)` has one output per
+  channel and multiplier, fed by its window: the mean runs over the window, as in the
+  paper's code;
+- a transposed convolution's kernel is `(height, width, outputs, inputs)`;
+- the query, key and value kernels of `MultiHeadAttention` are `(inputs, heads,
+  head size)`;
+- an `Embedding` table holds one row per token, not neurons: it is left alone, so
+  rows that a batch does not look up never move because of centralization.
+
+Biases and other vectors are left alone too. Keras' default layer names, and those of
+`keras.applications`, say which layer is depthwise or transposed; a name you chose
+yourself may not. Leave such a layer out: `gc_exclude_names=["(^|/)my_name/"]`.
 
 Keras 3 sends every update, whatever the backend or training loop, through the public
 `Optimizer.apply(grads, trainable_variables)`. A mixin that centralizes there and then
-calls the parent works with any Keras optimizer, and it centralizes before gradient
-clipping and accumulation, in the paper's order. `gc_conv_only=True` is the paper's
-GC-C variant, which leaves dense kernels alone. Kernels whose output axis is not last
-(`Conv*DTranspose`, `DepthwiseConv*`, `Embedding`, `EinsumDense`,
-`MultiHeadAttention`) should be excluded by name or by variable.
+calls the parent works with any Keras optimizer. It sees the raw gradients, before
+Keras accumulates or clips them, so clipping bounds still hold. (The paper says
+nothing of clipping or accumulation. Its code adds L2 weight decay to the gradient
+before centralizing; Keras' `weight_decay` acts on the weights instead, after this.)
+`gc_conv_only=True` is the paper's GC-C variant, which leaves dense and attention
+kernels alone.
 
-The three definitions below need nothing but `import re` and `import keras`: copy them
-into your own code as they are.
+The definitions below need nothing but `import re` and `import keras`: copy them into
+your own code as they are.
 """
 
 
-def centralize_gradient(grad, conv_only=False):
-    """Subtracts from `grad` its mean over all axes but the last (the output axis).
+ATTENTION_KERNELS = r"(^|/)(query|key|value|attention_output)/kernel$"
 
-    Left unchanged: `None`, rank below 2 (below 3 with `conv_only`), kernels with
-    fan-in 1 (centralizing would zero them) and TF `IndexedSlices` (which the
-    subtraction would densify). A float16 or bfloat16 gradient is centralized in
-    float32, then rounded back, so that its mean is exact on every backend.
+
+def incoming_axes(path, rank):
+    """The axes of a kernel that hold each output neuron's incoming weights, found
+    by the kernel's variable path; `()` for a vector or an embedding table.
     """
-    if grad is None or type(grad).__name__ == "IndexedSlices":
-        return grad
-    rank = len(grad.shape)
-    if rank < (3 if conv_only else 2) or all(d == 1 for d in grad.shape[:-1]):
+    # Kernels that do not keep their output axis last, by the names Keras gives.
+    layouts = {
+        # Embedding (tokens, dim), a table of rows, and biases (of EinsumDense too).
+        r"(embeddings|bias)$": (),
+        # DepthwiseConv*, SeparableConv*: (window..., channels, multiplier).
+        r"depthwise_kernel$|(depthwise|dwconv|conv_dw)[^/]*/kernel$": range(rank - 2),
+        # Conv*Transpose: (window..., outputs, inputs).
+        r"transpose[^/]*/kernel$": (*range(rank - 2), rank - 1),
+        # MultiHeadAttention's query, key and value: (inputs, heads, head size).
+        r"(^|/)(query|key|value)/kernel$": (0,),
+    }
+    found = (axes for pattern, axes in layouts.items() if re.search(pattern, path))
+    return tuple(next(found, range(rank - 1)))
+
+
+def centralize_gradient(grad, axes):
+    """Subtracts from `grad` its mean over `axes`.
+
+    Left unchanged: `None`, no `axes` or axes of size 1 (centralizing would zero
+    the gradient) and TF `IndexedSlices` (which the subtraction would densify).
+    A float16 or bfloat16 gradient is centralized in float32, then rounded back,
+    so that its mean is exact on every backend.
+    """
+    skip = grad is None or type(grad).__name__ == "IndexedSlices"
+    if skip or all(grad.shape[axis] == 1 for axis in axes):  # True for no axes too.
         return grad
     dtype = keras.backend.standardize_dtype(grad.dtype)
     wide = keras.ops.cast(grad, "float32") if dtype in ("float16", "bfloat16") else grad
-    mean = keras.ops.mean(wide, axis=tuple(range(rank - 1)), keepdims=True)
+    mean = keras.ops.mean(wide, axis=axes, keepdims=True)
     return keras.ops.cast(wide - mean, dtype)
 
 
@@ -265,51 +304,42 @@ class GradientCentralization:
     """Mixin that centralizes gradients before any Keras optimizer applies them.
 
     Args:
-        gc_conv_only: Boolean. If `True`, only convolution kernels (rank 3 and
-            more) are centralized, not dense kernels (the paper's GC-C).
+        gc_conv_only: Boolean. If `True`, only convolution kernels are
+            centralized, not dense or attention kernels (the paper's GC-C).
             Defaults to `False`.
         gc_exclude_names: List of strings. A variable whose path matches one of
-            them (`re.search`, e.g. `"embeddings"`) is not centralized. Same as calling
-            `exclude_from_gradient_centralization(var_names=...)`.
+            them (`re.search`, e.g. `"(^|/)my_layer/"`) is not centralized.
+            Defaults to `None`.
         **kwargs: the wrapped optimizer's own arguments.
     """
 
     def __init__(self, *args, gc_conv_only=False, gc_exclude_names=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.gc_conv_only = gc_conv_only
-        self.exclude_from_gradient_centralization(var_names=gc_exclude_names)
+        self.gc_exclude_names = list(gc_exclude_names or [])
 
-    def exclude_from_gradient_centralization(self, var_list=None, var_names=None):
-        """Leaves the gradients of `var_list`, and of variables whose path matches
-        one of the patterns `var_names` (`re.search`), as they are. Replaces
-        earlier exclusions; call it before the optimizer is built.
-        """
-        if self.built:
-            raise ValueError("Exclude variables before the optimizer is built.")
-        self.gc_excluded_paths = {variable.path for variable in var_list or []}
-        self.gc_exclude_names = list(var_names or [])
-
-    def gc_applies_to(self, variable):
+    def gc_axes(self, variable):
+        """The axes to centralize `variable`'s gradient over; `()` for none."""
+        path, rank = variable.path, len(variable.shape)
+        excluded = any(re.search(name, path) for name in self.gc_exclude_names)
         # Keras assigns the "gradient" of such a variable as its new value.
-        if variable.overwrite_with_gradient or variable.path in self.gc_excluded_paths:
-            return False
-        return not any(re.search(name, variable.path) for name in self.gc_exclude_names)
+        excluded = excluded or variable.overwrite_with_gradient
+        if self.gc_conv_only:  # Neither dense nor attention kernels are convolutions.
+            excluded = excluded or rank < 3 or re.search(ATTENTION_KERNELS, path)
+        return () if excluded else incoming_axes(path, rank)
 
     def build(self, var_list):
         super().build(var_list)
         # For `apply(grads)` without variables, as the JAX trainer calls it.
-        self.gc_flags = [self.gc_applies_to(variable) for variable in var_list]
+        self.gc_axes_of_variables = [self.gc_axes(variable) for variable in var_list]
 
     def apply(self, grads, trainable_variables=None):
         if trainable_variables is None:
-            flags = self.gc_flags if self.built else []
+            axes = self.gc_axes_of_variables if self.built else []
         else:
-            flags = [self.gc_applies_to(variable) for variable in trainable_variables]
-        if len(flags) == len(grads):  # Otherwise the parent raises the error.
-            grads = [
-                centralize_gradient(g, self.gc_conv_only) if flag else g
-                for g, flag in zip(grads, flags)
-            ]
+            axes = [self.gc_axes(variable) for variable in trainable_variables]
+        if len(axes) == len(grads):  # Otherwise the parent raises the error.
+            grads = [centralize_gradient(g, a) for g, a in zip(grads, axes)]
         return super().apply(grads, trainable_variables)
 
     def get_config(self):
@@ -329,13 +359,13 @@ class GCRMSprop(GradientCentralization, keras.optimizers.RMSprop):
 
 """
 A look at what it does, on a made-up gradient for a `Dense` kernel with 4 inputs and 3
-outputs: each column holds one output neuron's incoming-weight gradients, and after
-centralization every column averages to zero.
+outputs: each column holds one output neuron's incoming-weight gradients (axis 0), and
+after centralization every column averages to zero.
 """
 
 if __name__ == "__main__":
     kernel_gradient = ops.reshape(ops.arange(12, dtype="float32"), (4, 3))
-    centralized = centralize_gradient(kernel_gradient)
+    centralized = centralize_gradient(kernel_gradient, incoming_axes("dense/kernel", 2))
     print("Column means before:", ops.convert_to_numpy(ops.mean(kernel_gradient, 0)))
     print("Column means after: ", ops.convert_to_numpy(ops.mean(centralized, 0)))
 
@@ -366,7 +396,10 @@ dropout masks. The optimizer is all that differs between them. After training, t
 model is scored on the test split, which it has never seen.
 
 The record keeps the loss and accuracy of every epoch, the epoch times, the test
-figures and a fingerprint of the starting weights.
+figures and a fingerprint of the starting weights. Its training time leaves out the
+first epoch, which also builds the training step and, in the first run of a process,
+pays for TensorFlow's one-time setup: counted in, it made whichever optimizer ran
+first look slower. (With `--epochs 1`, that one epoch is all there is to time.)
 """
 
 arms = {
@@ -402,13 +435,16 @@ def train_arm(optimizer_class, seed, data, args):
     return {
         "history": {key: history.history[key] for key in ("loss", "accuracy")},
         "epoch_times": time_callback.times,
-        "training_time": sum(time_callback.times),
+        # The first epoch also builds the training step, and the process's first
+        # one sets up TensorFlow: left out, so that the time compares optimizers.
+        "training_time": sum(time_callback.times[1:] or time_callback.times),
         "test": {key: test[key] for key in ("loss", "accuracy")},
         "initial_weights": initial_weights,
     }
 
 
 if __name__ == "__main__":
+    print(f"Pair 1/{args.runs}, seed {args.seed}")
     record_no_gc = train_arm(keras.optimizers.RMSprop, args.seed, data, args)
 
 """
@@ -427,7 +463,9 @@ if __name__ == "__main__":
 
 The table puts the two runs side by side: the loss and accuracy of the last training
 epoch (on augmented pictures, with dropout), the same two figures on the test split,
-and the training time. The plot follows both training curves epoch by epoch.
+and the time of the warm epochs. The time shows what each optimizer costs on this
+machine, to within a few percent of noise; it says nothing about how fast either one
+learns, which is what the curves show, epoch by epoch.
 """
 
 
@@ -438,17 +476,17 @@ def arm_figures(record):
         "Training accuracy": record["history"]["accuracy"][-1],
         "Test loss": record["test"]["loss"],
         "Test accuracy": record["test"]["accuracy"],
-        "Training time (s)": record["training_time"],
+        "Training time, warm epochs (s)": record["training_time"],
     }
 
 
 def format_pair(records):
     """Both runs of a pair side by side, to 4 significant digits."""
     figures = {key: arm_figures(records[key]) for key in arms}
-    lines = [" " * 22 + "".join(f"{title:>36}" for title, _ in arms.values())]
+    lines = [" " * 30 + "".join(f"{title:>36}" for title, _ in arms.values())]
     for label in figures["rmsprop"]:
         cells = "".join(f"{figures[key][label]:>36.4g}" for key in arms)
-        lines.append(f"{label:<22}{cells}")
+        lines.append(f"{label:<30}{cells}")
     return "\n".join(lines)
 
 
@@ -552,8 +590,8 @@ def format_summary(summary, num_runs):
 
 if __name__ == "__main__":
     add_pair(args.seed, first_pair)
-    for seed in range(args.seed + 1, args.seed + args.runs):
-        print(f"\nPair {seed - args.seed + 1}/{args.runs}, seed {seed}")
+    for pair, seed in enumerate(range(args.seed + 1, args.seed + args.runs), 2):
+        print(f"\nPair {pair}/{args.runs}, seed {seed}")
         records = {}
         for key, (_, optimizer_class) in arms.items():
             records[key] = train_arm(optimizer_class, seed, data, args)

@@ -80,7 +80,9 @@ def seed_child(args):
                 optimizer=RMSprop(learning_rate=1e-4),
                 metrics=["accuracy"],
             )
-            model.fit(train_ds, epochs=args.epochs, verbose=2, callbacks=[time_callback])
+            model.fit(
+                train_ds, epochs=args.epochs, verbose=2, callbacks=[time_callback]
+            )
             epoch_times.append(time_callback.times)
     return {"epoch_times": epoch_times}
 
@@ -93,8 +95,13 @@ def project_child(args):
     data = gc.load_data(mock_examples=args.examples)
     # The example has no dtype flag: a reader sets the policy before building models.
     keras.config.set_dtype_policy(args.dtype_policy)
-    options = argparse.Namespace(epochs=args.epochs, batch_size=args.batch_size, learning_rate=1e-4)
-    records = [gc.train_arm(optimizer, 1337, data, options) for _, optimizer in gc.arms.values()]
+    options = argparse.Namespace(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=1e-4
+    )
+    records = [
+        gc.train_arm(optimizer, 1337, data, options)
+        for _, optimizer in gc.arms.values()
+    ]
     return {"epoch_times": [record["epoch_times"] for record in records]}
 
 
@@ -113,10 +120,17 @@ def interleaved_train_steps(example, x, y, steps):
     import keras
 
     models = {}
-    for name, optimizer_class in (("rmsprop", keras.optimizers.RMSprop), ("gc_rmsprop", example.GCRMSprop)):
+    for name, optimizer_class in (
+        ("rmsprop", keras.optimizers.RMSprop),
+        ("gc_rmsprop", example.GCRMSprop),
+    ):
         keras.utils.set_random_seed(0)
         model = example.build_training_model()
-        model.compile(loss="binary_crossentropy", optimizer=optimizer_class(1e-4), metrics=["accuracy"])
+        model.compile(
+            loss="binary_crossentropy",
+            optimizer=optimizer_class(1e-4),
+            metrics=["accuracy"],
+        )
         model.train_on_batch(x, y)  # Trace and warm up.
         models[name] = model
     step_times = {name: [] for name in models}
@@ -129,7 +143,11 @@ def interleaved_train_steps(example, x, y, steps):
     return step_times
 
 
-CHILDREN = {"seed": seed_child, "project": project_child, "gc_overhead": gc_overhead_child}
+CHILDREN = {
+    "seed": seed_child,
+    "project": project_child,
+    "gc_overhead": gc_overhead_child,
+}
 
 
 def run_child(name, args):
@@ -137,10 +155,22 @@ def run_child(name, args):
     with tempfile.TemporaryDirectory() as folder:
         output = os.path.join(folder, "result.json")
         command = [
-            sys.executable, os.path.abspath(__file__), "--child", name, "--child-output", output,
-            "--examples", str(args.examples), "--batch-size", str(args.batch_size),
-            "--epochs", str(args.epochs), "--gc-steps", str(args.gc_steps),
-            "--dtype-policy", args.dtype_policy,
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            name,
+            "--child-output",
+            output,
+            "--examples",
+            str(args.examples),
+            "--batch-size",
+            str(args.batch_size),
+            "--epochs",
+            str(args.epochs),
+            "--gc-steps",
+            str(args.gc_steps),
+            "--dtype-policy",
+            args.dtype_policy,
         ]
         print(f"--- {name} ---", flush=True)
         subprocess.run(command, check=True)
@@ -150,18 +180,35 @@ def run_child(name, args):
 
 def measure(args):
     seed, project, overhead = (run_child(name, args) for name in CHILDREN)
-    seed_epoch, project_epoch = warm_median(seed["epoch_times"]), warm_median(project["epoch_times"])
+    seed_epoch, project_epoch = warm_median(seed["epoch_times"]), warm_median(
+        project["epoch_times"]
+    )
     gc_step = statistics.median(overhead["step_times"]["gc_rmsprop"])
     plain_step = statistics.median(overhead["step_times"]["rmsprop"])
     return {
-        "config": {key: getattr(args, key) for key in ("examples", "batch_size", "epochs", "gc_steps", "dtype_policy")},
-        "seed": {"epoch_time": seed_epoch, "peak_rss_gb": seed["peak_rss_gb"], "epoch_times": seed["epoch_times"]},
-        "project": {"epoch_time": project_epoch, "peak_rss_gb": project["peak_rss_gb"], "epoch_times": project["epoch_times"]},
-        "gc_step": {"gc_rmsprop": gc_step, "rmsprop": plain_step, "step_times": overhead["step_times"]},
+        "config": {
+            key: getattr(args, key)
+            for key in ("examples", "batch_size", "epochs", "gc_steps", "dtype_policy")
+        },
+        "seed": {
+            "epoch_time": seed_epoch,
+            "peak_rss_gib": seed["peak_rss_gib"],
+            "epoch_times": seed["epoch_times"],
+        },
+        "project": {
+            "epoch_time": project_epoch,
+            "peak_rss_gib": project["peak_rss_gib"],
+            "epoch_times": project["epoch_times"],
+        },
+        "gc_step": {
+            "gc_rmsprop": gc_step,
+            "rmsprop": plain_step,
+            "step_times": overhead["step_times"],
+        },
         "ratios": {
             "epoch_time_ratio": project_epoch / seed_epoch,
             "gc_overhead": gc_step / plain_step,
-            "peak_rss_ratio": project["peak_rss_gb"] / seed["peak_rss_gb"],
+            "peak_rss_ratio": project["peak_rss_gib"] / seed["peak_rss_gib"],
         },
         "targets": TARGETS,
     }
@@ -173,7 +220,7 @@ def format_results(results):
         f"{'':<30}{'seed':>10}{'project':>10}{'ratio':>9}{'target':>9}",
         f"{'epoch time, warm median (s)':<30}{seed['epoch_time']:>10.2f}{project['epoch_time']:>10.2f}"
         f"{ratios['epoch_time_ratio']:>9.3f}{'<= ' + str(TARGETS['epoch_time_ratio']):>9}",
-        f"{'peak RSS (GB)':<30}{seed['peak_rss_gb']:>10.2f}{project['peak_rss_gb']:>10.2f}"
+        f"{'peak RSS (GiB)':<30}{seed['peak_rss_gib']:>10.2f}{project['peak_rss_gib']:>10.2f}"
         f"{ratios['peak_rss_ratio']:>9.3f}{'<= ' + str(TARGETS['peak_rss_ratio']):>9}",
         f"{'train step (s), median':<30}{'RMSprop':>10}{'GC':>10}",
         f"{'':<30}{results['gc_step']['rmsprop']:>10.3f}{results['gc_step']['gc_rmsprop']:>10.3f}"
@@ -187,20 +234,42 @@ def format_results(results):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--examples", type=int, default=1027, help="mock training images (default: 1027)")
-    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per run, the first is not counted (default: 4)")
-    parser.add_argument("--gc-steps", type=int, default=15, help="interleaved train steps per optimizer (default: 15)")
     parser.add_argument(
-        "--dtype-policy", default="float32",
-        help="the project run's --dtype-policy; the targets hold for float32 (default)",
+        "--examples",
+        type=int,
+        default=1027,
+        help="mock training images (default: 1027)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=128, help="batch size (default: 128)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=4,
+        help="epochs per run, the first is not counted (default: 4)",
+    )
+    parser.add_argument(
+        "--gc-steps",
+        type=int,
+        default=15,
+        help="interleaved train steps per optimizer (default: 15)",
+    )
+    parser.add_argument(
+        "--dtype-policy",
+        default="float32",
+        help="Keras dtype policy of this project's models, set with "
+        "keras.config.set_dtype_policy(...) as a notebook cell would; the targets "
+        "hold for float32 (default)",
     )
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--child", choices=CHILDREN, help=argparse.SUPPRESS)
     parser.add_argument("--child-output", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.examples, args.batch_size, args.gc_steps) < 1 or args.epochs < 2:
-        parser.error("--examples, --batch-size and --gc-steps must be >= 1, --epochs >= 2")
+        parser.error(
+            "--examples, --batch-size and --gc-steps must be >= 1, --epochs >= 2"
+        )
     return args
 
 
@@ -208,7 +277,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.child:
         result = CHILDREN[args.child](args)
-        result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        result["peak_rss_gib"] = (
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        )
         with open(args.child_output, "w") as file:
             json.dump(result, file)
         return 0

@@ -4,9 +4,9 @@ model trained on the GPU, side by side in one process.
     KERAS_BACKEND=jax python benchmarks/gpu_bench.py [--examples 1027]
         [--batch-size 128] [--epochs 4] [--gc-steps 20] [--json PATH]
 
-For machines with a GPU and Keras but no TensorFlow (a TensorFlow wheel is larger
-than what this project's GPU machines can be sent), so both arms run on the JAX
-backend, on 1,027 random 300x300 images:
+It needs Keras and a GPU, not TensorFlow (the GPU machine it was written for had JAX
+and PyTorch only), so both arms run on the JAX backend, on 1,027 random 300x300
+images:
 - `original`: the original's pipeline as far as it can be without `tf.data`:
   rescale, shuffle, batch, then `RandomFlip`/`RandomRotation`/`RandomZoom` on the
   host CPU in a `keras.utils.PyDataset` with worker threads and a queue (the

@@ -52,10 +52,11 @@ def build_model():
     )
 
 
-def train_arm(optimizer, initial_weights, orders, data):
-    """Trains from `initial_weights`, one epoch per index order; returns metrics."""
+def train_arm(optimizer, initial_weights, orders, data, build=build_model):
+    """Trains a `build()` model from `initial_weights`, one epoch per index order;
+    returns its metrics."""
     x_train, x_test, y_train, y_test = data
-    model = build_model()
+    model = build()
     model.set_weights(initial_weights)
     model.compile(
         optimizer=optimizer,

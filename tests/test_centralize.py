@@ -1,4 +1,7 @@
-"""The centralization rule on hard-coded values, in Keras' (..., in, out) layout."""
+"""The centralization rule on hard-coded values, in Keras' (..., in, out) layout.
+
+Which axes each kind of kernel gets is in tests/test_layers.py.
+"""
 
 import keras
 import ml_dtypes
@@ -8,9 +11,13 @@ import pytest
 from gradient_centralization import centralize_gradient
 
 
-def centralized(values, dtype="float32", conv_only=False):
+def all_but_last(grad):
+    return tuple(range(len(grad.shape) - 1))
+
+
+def centralized(values, dtype="float32"):
     grad = keras.ops.convert_to_tensor(np.array(values, dtype=dtype))
-    return keras.ops.convert_to_numpy(centralize_gradient(grad, conv_only))
+    return keras.ops.convert_to_numpy(centralize_gradient(grad, all_but_last(grad)))
 
 
 def test_dense_kernel_columns_get_zero_mean():
@@ -39,20 +46,31 @@ def test_left_alone(shape):
 
 
 def test_none_is_left_alone():
-    assert centralize_gradient(None) is None
+    assert centralize_gradient(None, (0,)) is None
 
 
-def test_conv_only_skips_dense_kernels():
-    dense = [[1.0, 3.0], [2.0, 4.0]]
-    np.testing.assert_array_equal(centralized(dense, conv_only=True), dense)
-    conv = [[[[1.0], [3.0]]]]  # (1, 1, 2, 1)
-    np.testing.assert_allclose(centralized(conv, conv_only=True), [[[[-1.0], [1.0]]]])
+def test_no_axes_leave_the_gradient_alone():
+    values = np.array([[1.0, 3.0], [2.0, 4.0]], dtype="float32")
+    result = centralize_gradient(keras.ops.convert_to_tensor(values), ())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(result), values)
+
+
+def test_mean_over_the_given_axes_only():
+    # (2, 2, 2): centralized over axis 1 alone, then over axes 0 and 2.
+    grad = np.arange(8, dtype="float32").reshape(2, 2, 2)
+    tensor = keras.ops.convert_to_tensor(grad)
+    over_1 = keras.ops.convert_to_numpy(centralize_gradient(tensor, (1,)))
+    np.testing.assert_allclose(over_1, [[[-1, -1], [1, 1]], [[-1, -1], [1, 1]]])
+    over_0_2 = keras.ops.convert_to_numpy(centralize_gradient(tensor, (0, 2)))
+    np.testing.assert_allclose(
+        over_0_2, [[[-2.5, -1.5], [-2.5, -1.5]], [[1.5, 2.5], [1.5, 2.5]]]
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_low_precision_keeps_dtype(dtype):
     grad = keras.ops.cast(np.array([[1.0, 3.0], [2.0, 4.0]]), dtype)
-    result = centralize_gradient(grad)
+    result = centralize_gradient(grad, (0,))
     assert keras.backend.standardize_dtype(result.dtype) == dtype
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras.ops.cast(result, "float32")),
@@ -69,7 +87,7 @@ def test_low_precision_mean_is_taken_in_full_precision(dtype):
     low = values.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16)
     wide = low.astype("float32")
     expected = (wide - wide.mean(axis=(0, 1, 2), keepdims=True)).astype(low.dtype)
-    result = centralize_gradient(keras.ops.convert_to_tensor(low))
+    result = centralize_gradient(keras.ops.convert_to_tensor(low), (0, 1, 2))
     assert keras.backend.standardize_dtype(result.dtype) == dtype
     result = keras.ops.convert_to_numpy(result)
     # To 1 ulp of the dtype: the float32 mean is itself rounded, and backends sum

@@ -365,13 +365,11 @@ def test_conv_only_leaves_dense_kernels_alone():
 
 def test_excluded_variables_are_left_alone():
     steps = gradient_steps()
-    optimizer = GCRMSprop(LEARNING_RATE)
+    # Patterns searched in each variable's path: var0 exactly, and var2.
+    optimizer = GCRMSprop(LEARNING_RATE, gc_exclude_names=["^var0$", "var2"])
     variables = [
         keras.Variable(v, name=f"var{i}") for i, v in enumerate(initial_values())
     ]
-    optimizer.exclude_from_gradient_centralization(
-        var_list=[variables[0]], var_names=["var2"]
-    )
     for grads in steps:
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
     expected = apply_steps(
@@ -382,9 +380,6 @@ def test_excluded_variables_are_left_alone():
         ],
     )
     assert_all_close([keras.ops.convert_to_numpy(v) for v in variables], expected)
-    # As Keras' exclude_from_weight_decay: too late once the optimizer is built.
-    with pytest.raises(ValueError, match="before the optimizer is built"):
-        optimizer.exclude_from_gradient_centralization(var_names=["var1"])
 
 
 # Every optimizer of keras.optimizers, discovered, so that a new one is tested too.
@@ -524,11 +519,13 @@ def how_tested(name):
     return "`GradientCentralization` mixed in"
 
 
+def repository_file(name):
+    return os.path.join(os.path.dirname(gradient_centralization.__file__), name)
+
+
 def readme_compatibility_section():
-    readme = os.path.join(
-        os.path.dirname(gradient_centralization.__file__), "README.md"
-    )
-    section = open(readme).read().split("\n### Every Keras optimizer\n")[1]
+    contributing = repository_file("CONTRIBUTING.md")
+    section = open(contributing).read().split("\n### Every Keras optimizer\n")[1]
     return section.split("\n## ")[0]
 
 
@@ -557,7 +554,7 @@ def test_readme_compatibility_table_matches_the_tests():
         # Keras adds optimizers (3.10 has neither MultiOptimizer nor
         # ScheduleFreeAdamW), so the table holds for the version it was made with.
         pytest.skip(
-            f"README's optimizer table was produced with Keras {produced_with}, "
+            f"CONTRIBUTING.md's optimizer table was produced with Keras {produced_with}, "
             f"this is Keras {keras.version()}"
         )
     assert sorted(table) == discovered_optimizers()
@@ -696,7 +693,7 @@ def test_save_and_load_without_custom_objects(tmp_path):
 def copyable_block():
     """The lines README tells users to copy, cut out of the example script."""
     source = open(gradient_centralization.__file__).read()
-    start = source.index("def centralize_gradient(")
+    start = source.index("ATTENTION_KERNELS = ")
     end = source.index('"""', source.index("class GCRMSprop("))
     end = source.index('"""', end + 3) + 3
     return source[start:end]
@@ -735,6 +732,13 @@ def test_copyable_block_uses_public_keras_api_only():
     assert used - bound - set(dir(builtins)) == {"re", "keras"}
 
 
+def test_readme_shows_the_copyable_block_as_it_is():
+    """README's code block to copy is the example's block, with its imports."""
+    readme = open(repository_file("README.md")).read()
+    shown = "```python\nimport re\n\nimport keras\n\n\n" + copyable_block() + "\n```"
+    assert shown in readme
+
+
 def test_copyable_block_trains_on_its_own(tmp_path):
     block = copyable_block()
     path = tmp_path / "my_optimizers.py"
@@ -771,7 +775,7 @@ def test_sparse_embedding_gradients_stay_sparse():
         loss = tf.reduce_sum(embedding(tf.constant([1, 3])))
     (grad,) = tape.gradient(loss, embedding.trainable_variables)
     assert type(grad).__name__ == "IndexedSlices"
-    assert gradient_centralization.centralize_gradient(grad) is grad
+    assert gradient_centralization.centralize_gradient(grad, (0,)) is grad
     optimizer, plain = GCRMSprop(LEARNING_RATE), keras.optimizers.RMSprop(LEARNING_RATE)
     start = embedding.embeddings.numpy()
     optimizer.apply([grad], embedding.trainable_variables)

@@ -28,7 +28,7 @@ TABLE_LABELS = (
     "Training accuracy",
     "Test loss",
     "Test accuracy",
-    "Training time (s)",
+    "Training time, warm epochs (s)",
 )
 
 
@@ -93,7 +93,8 @@ def test_report_schema(report_run):
         for arm in run["arms"].values():
             assert len(arm["history"]["loss"]) == len(arm["history"]["accuracy"]) == 2
             assert len(arm["epoch_times"]) == 2 and min(arm["epoch_times"]) > 0
-            assert arm["training_time"] == pytest.approx(sum(arm["epoch_times"]))
+            # The warm epochs: all but the first.
+            assert arm["training_time"] == pytest.approx(arm["epoch_times"][1])
             assert set(arm["test"]) == {"loss", "accuracy"}
             assert re.fullmatch("[0-9a-f]{16}", arm["initial_weights"])
     assert set(report["summary"]) == {"difference", "verdict"}
@@ -142,9 +143,10 @@ def test_printed_sections_in_order(report_run):
     out = result.stdout
     # Each section's output, in the order of the sections.
     milestones = [
-        "Image shape: (300, 300, 3)\nTraining images: 20\nTest images: 20\n",
+        "Image shape: (300, 300, 3)\nTraining images: 20, test images: 20\n",
         "Total params: 1,704,097",
         "Column means before: [4.5 5.5 6.5]\nColumn means after:  [0. 0. 0.]\n",
+        "Pair 1/2, seed 1337\n",
         "Epoch 1/2",
         "Not using Gradient Centralization       Using Gradient Centralization",
         "Pair 2/2, seed 1338",
@@ -191,6 +193,7 @@ def test_same_seed_same_numbers_and_one_table_for_one_pair(report_run, tmp_path)
     out = result.stdout
     assert "A single run supports no claim" in out
     assert out.count("Using Gradient Centralization") == 1 and "±" not in out
+    assert "Pair 1/1, seed 1337\n" in out
     assert "Pair 2/" not in out and "GC minus plain" not in out
 
 
@@ -198,7 +201,7 @@ def test_split_sizes_come_from_the_data(reader_env, tmp_path):
     """On the fake dataset (8 training, 4 test images), found through TFDS_DATA_DIR."""
     result = run_script("--epochs 1 --batch-size 4", cwd=tmp_path, env=reader_env)
     assert result.returncode == 0, result.stderr[-5000:]
-    assert "Training images: 8\nTest images: 4\n" in result.stdout
+    assert "Training images: 8, test images: 4\n" in result.stdout
     assert {total for _, total in re.findall(r"(\d+)/(\d+) ━", result.stdout)} == {"2"}
 
 
@@ -240,15 +243,68 @@ def test_test_figures_come_from_the_test_split():
 
 
 def test_epoch_times_are_each_epochs_wall_time(monkeypatch):
-    # A controlled clock: epoch 1 runs from 100 to 103, epoch 2 from 200 to 201.5.
-    ticks = iter([100.0, 103.0, 200.0, 201.5])
+    # A controlled clock: epochs run from 100 to 103, 200 to 201.5 and 300 to 302.
+    ticks = iter([100.0, 103.0, 200.0, 201.5, 300.0, 302.0])
     monkeypatch.setattr(gc, "time", lambda: next(ticks))
     record = gc.train_arm(
-        keras.optimizers.RMSprop, 0, small_splits(), options("--epochs", "2")
+        keras.optimizers.RMSprop, 0, small_splits(), options("--epochs", "3")
     )
-    assert record["epoch_times"] == [3.0, 1.5]
-    assert record["training_time"] == 4.5
+    assert record["epoch_times"] == [3.0, 1.5, 2.0]
+    # The training time is that of the warm epochs: the first is left out.
+    assert record["training_time"] == 3.5
     assert next(ticks, "no more ticks") == "no more ticks"
+
+
+def test_one_epoch_is_its_own_training_time(monkeypatch):
+    ticks = iter([100.0, 103.0])
+    monkeypatch.setattr(gc, "time", lambda: next(ticks))
+    record = gc.train_arm(
+        keras.optimizers.RMSprop, 0, small_splits(), options("--epochs", "1")
+    )
+    assert record["epoch_times"] == [3.0] and record["training_time"] == 3.0
+
+
+def pictures_in_training_order(monkeypatch, optimizer_class, seed, epochs=2):
+    """The training pictures in the order `train_arm` feeds them to `fit`, by id
+    (picture i is filled with the value i)."""
+    images = np.repeat(np.arange(8, dtype=np.uint8), 300 * 300 * 3)
+    images = images.reshape(8, 300, 300, 3)
+    train = tf.data.Dataset.from_tensor_slices((images, np.zeros(8, "int64")))
+    seen = []
+
+    def record(batch):
+        seen.extend(batch[:, 0, 0, 0].numpy().tolist())
+        return batch
+
+    def recorded(batch, labels):
+        same = tf.py_function(record, [batch], batch.dtype)
+        return tf.ensure_shape(same, batch.shape), labels
+
+    build = gc.build_training_model
+
+    def build_recording_model():
+        model = build()
+        fit = model.fit
+        model.fit = lambda batches, **kwargs: fit(batches.map(recorded), **kwargs)
+        return model
+
+    monkeypatch.setattr(gc, "build_training_model", build_recording_model)
+    args = options("--epochs", str(epochs), "--learning-rate", "1e-30")
+    gc.train_arm(optimizer_class, seed, (train.cache(), small_splits()[1]), args)
+    return seen[: 8 * epochs]  # Prefetching may read ahead: what fit consumed.
+
+
+def test_pictures_are_shuffled_alike_in_both_arms(monkeypatch):
+    plain, centralized = (
+        pictures_in_training_order(monkeypatch, optimizer_class, 5)
+        for _, optimizer_class in gc.arms.values()
+    )
+    assert plain == centralized
+    first, second = plain[:8], plain[8:]
+    # Each epoch is one pass over all pictures, in a shuffled order of its own.
+    assert sorted(first) == sorted(second) == list(range(8))
+    assert first != list(range(8)) and second != first
+    assert pictures_in_training_order(monkeypatch, keras.optimizers.RMSprop, 6) != plain
 
 
 def test_fingerprint_is_of_the_initial_weights():
@@ -319,7 +375,7 @@ def fake_record(losses, accuracies, test_loss, test_accuracy, epoch_times):
 def table_cells(text):
     """{label: [cell per arm]} of a printed pair table."""
     return {
-        line[:22].strip(): line[22:].split()
+        line[:30].strip(): line[30:].split()
         for line in text.splitlines()[1:]
         if line.strip()
     }
@@ -338,7 +394,7 @@ def test_pair_table_shows_each_figure_in_its_column():
         "Training accuracy": ["0.72", "0.83"],
         "Test loss": ["0.55", "0.45"],
         "Test accuracy": ["0.75", "0.8125"],
-        "Training time (s)": ["4.5", "5.5"],
+        "Training time, warm epochs (s)": ["4.5", "5.5"],
     }
 
 
@@ -469,6 +525,8 @@ def test_summary_text_for_one_pair_and_for_a_diverged_run():
         "--learning-rate 0",
         "--learning-rate -1e-4",
         "--learning-rate nan",
+        "--learning-rate inf",
+        "--learning-rate -inf",
         "--runs 0",
         "--seed -5",
         "--seed 4294967296",
@@ -522,6 +580,29 @@ def test_help_documents_every_flag(capsys):
         "--plot",
     ):
         assert flag in out
+
+
+def readme_flag_table():
+    """{flag: (value name, default, meaning)} from README's table of flags."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    rows = re.findall(
+        r"^\| `(--[a-z-]+) ([A-Z]+)` \| ([^|]+) \| ([^|]+) \|$", readme, re.M
+    )
+    return {
+        flag: (value, default.strip(), meaning.strip())
+        for flag, value, default, meaning in rows
+    }
+
+
+def test_help_says_what_readme_says(capsys):
+    """Each flag's --help line is README's meaning and default, word for word."""
+    table = readme_flag_table()
+    assert list(table) == [flag for flag, *_ in gc.FLAGS]
+    with pytest.raises(SystemExit):
+        gc.parse_args(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for flag, (value, default, meaning) in table.items():
+        assert f"{flag} {value} {meaning} (default: {default})" in help_text
 
 
 def test_defaults_reproduce_the_original():

@@ -1,0 +1,126 @@
+"""Does the "Training time" row compare optimizers, or the order of the arms?
+
+    python benchmarks/arm_timing.py [--example PATH ...] [--repeats 4] [--epochs 2]
+                                    [--examples 1027] [--json PATH]
+
+Runs the example as a reader does (`python gradient_centralization.py`), in a fresh
+process each time, at a learning rate of 1e-30 on `--examples` mock images: both
+arms then train alike (the same weights, batches and numbers), so the ratio of their
+reported training times (RMSprop / GCRMSprop) should be 1, up to noise and GC's own
+cost (about 1% of a step on a CPU). Each repeat is a new process, so each pays the
+process's one-time warm-up again. Printed per file: the mean ratio, its standard
+deviation and range, and a 95% t-interval over the repeats, for the training time
+the example reports and, from the same runs, for the time of all epochs (what
+versions before 2026-11-30 reported). Several `--example` files (an older version,
+say: `git show REV:gradient_centralization.py > old.py`) run interleaved, one after
+the other in every repeat.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from gradient_centralization import paired_difference  # noqa: E402
+
+
+def time_ratio(example, args, folder):
+    """One fresh process of `example`; the RMSprop / GCRMSprop training-time ratio."""
+    report = os.path.join(folder, "report.json")
+    command = [sys.executable, example, "--mock-data", str(args.examples)]
+    command += ["--epochs", str(args.epochs), "--learning-rate", "1e-30"]
+    result = subprocess.run(
+        command + ["--json", report], capture_output=True, text=True, cwd=folder
+    )
+    if result.returncode != 0:
+        sys.exit(f"{example} failed:\n{result.stderr[-3000:]}")
+    with open(report) as file:
+        (run,) = json.load(file)["runs"]
+    plain, gc = run["arms"]["rmsprop"], run["arms"]["gc_rmsprop"]
+    return {
+        "ratio": plain["training_time"] / gc["training_time"],
+        # The same runs timed as versions before 2026-11-30 did: every epoch.
+        "all_epochs_ratio": sum(plain["epoch_times"]) / sum(gc["epoch_times"]),
+        "epoch_times": {"rmsprop": plain["epoch_times"], "gc": gc["epoch_times"]},
+    }
+
+
+MEASURES = {
+    "ratio": "reported training time, RMSprop/GCRMSprop",
+    "all_epochs_ratio": "time of all epochs, RMSprop/GCRMSprop",
+}
+
+
+def spread(ratios):
+    """Mean, standard deviation, range and 95% t-interval of the ratios."""
+    interval = paired_difference([ratio - 1 for ratio in ratios])["ci95"]
+    return {
+        "mean": statistics.mean(ratios),
+        "stdev": statistics.stdev(ratios) if len(ratios) > 1 else None,
+        "range": [min(ratios), max(ratios)],
+        "ci95": interval and [1 + bound for bound in interval],
+    }
+
+
+def describe(figures):
+    text = f"mean {figures['mean']:.4f}"
+    if figures["ci95"]:
+        low, high = figures["range"]
+        text += f", sd {figures['stdev']:.4f}, range [{low:.4f}, {high:.4f}]"
+        text += ", 95% CI [{:.4f}, {:.4f}]".format(*figures["ci95"])
+    return text
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--example",
+        action="append",
+        help="example file to time; repeat for several (default: this one)",
+    )
+    parser.add_argument("--repeats", type=int, default=4, help="processes per file")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per arm")
+    parser.add_argument("--examples", type=int, default=1027, help="mock images")
+    parser.add_argument("--json", metavar="PATH", help="write the results here")
+    args = parser.parse_args()
+    examples = [os.path.abspath(path) for path in args.example or []]
+    examples = examples or [os.path.join(ROOT, "gradient_centralization.py")]
+    results = {example: [] for example in examples}
+    with tempfile.TemporaryDirectory() as folder:
+        for repeat in range(args.repeats):
+            for example in examples:
+                results[example].append(time_ratio(example, args, folder))
+                run = results[example][-1]
+                epochs = "; ".join(
+                    f"{arm} " + ", ".join(f"{t:.2f}" for t in times)
+                    for arm, times in run["epoch_times"].items()
+                )
+                print(
+                    f"repeat {repeat + 1}, {example}: ratio {run['ratio']:.4f} "
+                    f"(epoch times, s: {epochs})",
+                    flush=True,
+                )
+    summary = {}
+    for example, runs in results.items():
+        for measure in ("ratio", "all_epochs_ratio"):
+            summary[f"{example}: {measure}"] = spread([run[measure] for run in runs])
+            print(
+                f"{example}, {MEASURES[measure]}: {describe(summary[f'{example}: {measure}'])}"
+            )
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(
+                {"config": vars(args), "runs": results, "summary": summary},
+                file,
+                indent=2,
+            )
+
+
+if __name__ == "__main__":
+    main()

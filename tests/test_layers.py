@@ -1,0 +1,322 @@
+"""Which kernels the copyable block centralizes, and over which axes, in the models
+Keras users train: keras.applications models, a decoder with `Conv2DTranspose`, a
+transformer block, and the same built-in layers under names the user chose.
+
+The expected axes come from each layer's class, not from variable paths (which is
+how the block decides): a rule that centralizes a depthwise, transposed, attention
+or embedding kernel along the wrong axes fails here. tests/test_backends.py runs
+this file again under KERAS_BACKEND=jax and torch.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from gradient_centralization import (
+    GCRMSprop,
+    GradientCentralization,
+    centralize_gradient,
+    incoming_axes,
+)
+
+GCSGD = type("GCSGD", (GradientCentralization, keras.optimizers.SGD), {})
+
+
+def all_but(rank, axis):
+    return tuple(a for a in range(rank) if a != axis % rank)
+
+
+def true_axes(model):
+    """Variable path -> the axes of each output neuron's incoming weights, from the
+    class of the layer that owns the variable; `None` for a table of embeddings.
+    """
+    expected = {}
+
+    def add(variable, axes):
+        expected[variable.path] = axes
+
+    def visit(layer):
+        rank = lambda variable: len(variable.shape)  # noqa: E731
+        if isinstance(layer, layers.MultiHeadAttention):
+            for dense in (layer.query_dense, layer.key_dense, layer.value_dense):
+                add(dense.kernel, (0,))  # (inputs, heads, head size)
+                add(dense.bias, None)  # (heads, head size): a bias, no inputs
+            add(layer.output_dense.kernel, (0, 1))  # (heads, head size, outputs)
+        elif isinstance(layer, (layers.DepthwiseConv1D, layers.DepthwiseConv2D)):
+            add(layer.kernel, tuple(range(rank(layer.kernel) - 2)))  # the window
+        elif isinstance(layer, (layers.SeparableConv1D, layers.SeparableConv2D)):
+            depthwise, pointwise = layer.depthwise_kernel, layer.pointwise_kernel
+            add(depthwise, tuple(range(rank(depthwise) - 2)))
+            add(pointwise, all_but(rank(pointwise), -1))
+        elif isinstance(
+            layer,
+            (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose),
+        ):
+            add(layer.kernel, all_but(rank(layer.kernel), -2))  # (k..., out, in)
+        elif isinstance(layer, layers.Embedding):
+            add(layer.embeddings, None)
+        elif isinstance(
+            layer, (layers.Dense, layers.Conv1D, layers.Conv2D, layers.Conv3D)
+        ):
+            add(layer.kernel, all_but(rank(layer.kernel), -1))
+        for sublayer in getattr(layer, "layers", []):
+            visit(sublayer)
+
+    for layer in model.layers:
+        visit(layer)
+    return expected
+
+
+def centralized_by_truth(grad, axes):
+    if not axes or all(grad.shape[a] == 1 for a in axes):
+        return grad
+    return grad - grad.mean(axis=axes, keepdims=True)
+
+
+def applied_gradients(model, through_apply=True, **gc_kwargs):
+    """The gradients GC-SGD at learning rate 1 applies to random gradients with a
+    clearly non-zero mean, by variable path, with those random gradients. Without
+    `through_apply`, the block's own choice of axes and centralization, with no
+    update: the same gradients, faster for large models.
+    """
+    variables = model.trainable_variables
+    rng = np.random.default_rng(0)
+    grads = [(rng.normal(size=v.shape) + 0.5).astype("float32") for v in variables]
+    optimizer = GCSGD(learning_rate=1.0, **gc_kwargs)
+    tensors = [keras.ops.convert_to_tensor(g) for g in grads]
+    if through_apply:
+        before = [keras.ops.convert_to_numpy(v) for v in variables]
+        optimizer.apply(tensors, variables)
+        after = [b - keras.ops.convert_to_numpy(v) for v, b in zip(variables, before)]
+    else:
+        after = [
+            keras.ops.convert_to_numpy(centralize_gradient(t, optimizer.gc_axes(v)))
+            for v, t in zip(variables, tensors)
+        ]
+    paths = [v.path for v in variables]
+    return dict(zip(paths, after)), dict(zip(paths, grads))
+
+
+def wrongly_applied(model, left_alone=(), through_apply=True, **gc_kwargs):
+    """The paths whose applied gradient is not the one they should get: centralized
+    over their true axes, or, for vectors, embeddings and `left_alone`, untouched.
+    Also the paths that should be, and were, centralized.
+    """
+    expected = true_axes(model)
+    applied, raw = applied_gradients(model, through_apply, **gc_kwargs)
+    wrong, centralized = [], []
+    for path, grad in raw.items():
+        if grad.ndim < 2 or path in left_alone:
+            want = grad
+        else:
+            assert path in expected, f"{path}: a kernel of a layer the test misses"
+            want = centralized_by_truth(grad, expected[path])
+        if not np.allclose(applied[path], want, rtol=1e-4, atol=1e-4):
+            wrong.append(path)
+        elif want is not grad:
+            centralized.append(path)
+    return wrong, centralized
+
+
+def check_model(model, left_alone=(), through_apply=True, **gc_kwargs):
+    """No kernel centralized along the wrong axes; returns those centralized."""
+    wrong, centralized = wrongly_applied(model, left_alone, through_apply, **gc_kwargs)
+    assert wrong == []
+    return centralized
+
+
+def layer_of(model, cls):
+    """The model's one layer of class `cls` (default names are numbered)."""
+    (layer,) = [layer for layer in model.layers if type(layer) is cls]
+    return layer
+
+
+def kernels_of(model, *classes):
+    return [layer.kernel.path for layer in model.layers if type(layer) in classes]
+
+
+APPLICATIONS = {
+    "EfficientNetB0": (32, 32, 3),
+    "MobileNetV3Small": (32, 32, 3),
+    "Xception": (71, 71, 3),
+    "ConvNeXtTiny": (32, 32, 3),
+}
+
+
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_keras_applications(name):
+    model = getattr(keras.applications, name)(
+        weights=None, input_shape=APPLICATIONS[name], classes=10
+    )
+    # Through the block's choice of axes, not a whole update: JAX compiles each op
+    # of an eager update for each of hundreds of shapes.
+    centralized = check_model(model, through_apply=False)
+    # The plain convolutions and the dense kernels are centralized, all of them.
+    plain = kernels_of(model, layers.Conv2D, layers.Dense)
+    assert plain and set(plain) <= set(centralized)
+
+
+def decoder(names=None):
+    names = names or {}
+    inputs = keras.Input((4, 4, 8))
+    x = layers.Conv2DTranspose(16, 3, strides=2, padding="same", name=names.get("up"))(
+        inputs
+    )
+    x = layers.Conv2D(8, 3, padding="same", name=names.get("conv"))(x)
+    x = layers.DepthwiseConv2D(3, padding="same", name=names.get("depthwise"))(x)
+    x = layers.SeparableConv2D(4, 3, name=names.get("separable"))(x)
+    x = layers.Conv1DTranspose(4, 3, name=names.get("up1d"))(layers.Reshape((-1, 4))(x))
+    return keras.Model(inputs, layers.Dense(3, name=names.get("head"))(x))
+
+
+def transformer_block(names=None):
+    names = names or {}
+    tokens = keras.Input((6,), dtype="int32")
+    x = layers.Embedding(20, 8, name=names.get("embedding"))(tokens)
+    attention = layers.MultiHeadAttention(2, 4, name=names.get("attention"))
+    x = layers.LayerNormalization(name=names.get("norm"))(x + attention(x, x))
+    x = layers.Dense(16, activation="relu", name=names.get("ffn"))(x)
+    return keras.Model(tokens, layers.Dense(8, name=names.get("out"))(x))
+
+
+def test_decoder_with_transposed_convolutions():
+    model = decoder()
+    centralized = check_model(model)
+    transposed = kernels_of(model, layers.Conv2DTranspose, layers.Conv1DTranspose)
+    assert len(transposed) == 2 and set(transposed) <= set(centralized)
+    assert set(kernels_of(model, layers.Conv2D, layers.Dense)) <= set(centralized)
+
+
+def test_transformer_block():
+    model = transformer_block()
+    centralized = check_model(model)
+    attention = layer_of(model, layers.MultiHeadAttention)
+    assert attention.query_dense.kernel.path in centralized
+    assert attention.output_dense.kernel.path in centralized
+    assert not [path for path in centralized if path.endswith("embeddings")]
+    assert set(kernels_of(model, layers.Dense)) <= set(centralized)
+
+
+USER_NAMES = {
+    "up": "upsample",
+    "conv": "mix",
+    "depthwise": "spatial",
+    "separable": "sep",
+    "up1d": "widen",
+    "head": "logits",
+    "embedding": "tokens",
+    "attention": "attn",
+    "norm": "ln",
+    "ffn": "mlp",
+    "out": "proj",
+}
+# The one documented step for layers whose kind their name no longer tells.
+USER_STEP = ["(^|/)upsample/", "(^|/)spatial/", "(^|/)widen/"]
+
+
+@pytest.mark.parametrize("build", [decoder, transformer_block])
+def test_user_named_layers_with_the_documented_step(build):
+    model = build(USER_NAMES)
+    excluded = [
+        p
+        for p in true_axes(model)
+        if p.split("/")[0] in ("upsample", "spatial", "widen")
+    ]
+    centralized = check_model(model, left_alone=excluded, gc_exclude_names=USER_STEP)
+    assert not set(excluded) & set(centralized)
+    # Names Keras fixes whatever the layer's name: separable, attention, embedding.
+    for path in (
+        "sep/depthwise_kernel",
+        "attn/query/kernel",
+        "attn/attention_output/kernel",
+    ):
+        if path in true_axes(model):
+            assert path in centralized
+    assert set(kernels_of(model, layers.Conv2D, layers.Dense)) <= set(centralized)
+
+
+def test_without_the_step_user_named_depthwise_and_transposed_kernels_go_wrong():
+    """Why the step is documented: a name of the user's says nothing of the layer's
+    class, and those two kinds keep their weight name `kernel`."""
+    wrong, _ = wrongly_applied(decoder(USER_NAMES))
+    assert wrong == ["upsample/kernel", "spatial/kernel", "widen/kernel"]
+
+
+@pytest.mark.parametrize(
+    "path, rank, axes",
+    [
+        ("sequential/dense/kernel", 2, (0,)),
+        ("conv2d_3/kernel", 4, (0, 1, 2)),
+        ("depthwise_conv2d/kernel", 4, (0, 1)),
+        ("depthwise_conv1d_2/kernel", 3, (0,)),
+        ("block1a_dwconv/kernel", 4, (0, 1)),
+        ("expanded_conv_depthwise/kernel", 4, (0, 1)),
+        ("conv_dw_1/kernel", 4, (0, 1)),
+        ("sep/depthwise_kernel", 4, (0, 1)),
+        ("sep/pointwise_kernel", 4, (0, 1, 2)),
+        ("conv2d_transpose/kernel", 4, (0, 1, 3)),
+        ("conv3d_transpose_1/kernel", 5, (0, 1, 2, 4)),
+        ("multi_head_attention/query/kernel", 3, (0,)),
+        ("attn/value/kernel", 3, (0,)),
+        ("attn/attention_output/kernel", 3, (0, 1)),
+        ("embedding/embeddings", 2, ()),
+        ("multi_head_attention/query/bias", 2, ()),
+        ("dense/bias", 1, ()),
+        # A depthwise word outside the layer's own name says nothing.
+        ("depthwise_model/conv2d/kernel", 4, (0, 1, 2)),
+    ],
+)
+def test_incoming_axes_golden_values(path, rank, axes):
+    assert incoming_axes(path, rank) == axes
+
+
+def test_depthwise_kernel_is_centralized_per_channel_over_its_window():
+    # (2, 1, 2, 1): a 2x1 window, 2 channels, multiplier 1.
+    grad = np.array([[[[1.0], [10.0]]], [[[3.0], [30.0]]]], dtype="float32")
+    result = centralize_gradient(keras.ops.convert_to_tensor(grad), (0, 1))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(result), [[[[-1.0], [-10.0]]], [[[1.0], [10.0]]]]
+    )
+
+
+def test_conv_only_leaves_attention_and_dense_kernels_alone():
+    model = transformer_block()
+    applied, raw = applied_gradients(model, gc_conv_only=True)
+    for path in raw:
+        np.testing.assert_allclose(applied[path], raw[path], rtol=1e-4, atol=1e-4)
+    # And it still centralizes convolutions.
+    model = decoder()
+    applied, raw = applied_gradients(model, gc_conv_only=True)
+    conv = layer_of(model, layers.Conv2D).kernel.path
+    assert not np.allclose(applied[conv], raw[conv], atol=1e-3)
+
+
+def test_untouched_embedding_rows_stay_put():
+    keras.utils.set_random_seed(0)
+    model = transformer_block()
+    model.compile(optimizer=GCRMSprop(0.01), loss="mse")
+    table = layer_of(model, layers.Embedding).embeddings
+    start = keras.ops.convert_to_numpy(table)
+    tokens = np.array([[1, 2, 3, 1, 2, 3], [4, 5, 6, 4, 5, 6]], dtype="int32")
+    model.fit(tokens, np.ones((2, 6, 8), "float32"), epochs=2, verbose=0)
+    after = keras.ops.convert_to_numpy(table)
+    untouched = [row for row in range(20) if row not in range(1, 7)]
+    np.testing.assert_array_equal(after[untouched], start[untouched])
+    assert not np.allclose(after[1:7], start[1:7])
+
+
+def test_exclusions_survive_save_and_load(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = decoder(USER_NAMES)
+    model.compile(optimizer=GCRMSprop(0.01, gc_exclude_names=USER_STEP), loss="mse")
+    x = np.random.default_rng(0).normal(size=(4, 4, 4, 8)).astype("float32")
+    model.fit(x, model.predict(x, verbose=0), epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.optimizer) is GCRMSprop
+    assert loaded.optimizer.gc_exclude_names == USER_STEP
+    spatial = loaded.get_layer("spatial").kernel
+    assert loaded.optimizer.gc_axes(spatial) == ()
+    assert loaded.optimizer.gc_axes(loaded.get_layer("mix").kernel) == (0, 1, 2)
