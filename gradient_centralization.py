@@ -2,7 +2,7 @@
 Title: Gradient Centralization for Better Training Performance
 Author: [Rishit Dagli](https://github.com/Rishit-dagli)
 Date created: 2021/06/18
-Last modified: 2026/11/27
+Last modified: 2026/11/30
 Description: Centralize gradients inside a Keras 3 optimizer and compare it with RMSprop.
 Accelerator: GPU
 """

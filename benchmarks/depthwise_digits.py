@@ -15,8 +15,6 @@ Printed: each arm's mean test accuracy and final training loss, and the paired
 difference of each arm from `per_channel`, with its 95% interval and verdict.
 """
 
-import argparse
-import json
 import os
 import sys
 
@@ -29,8 +27,10 @@ from real_data import (  # noqa: E402
     METRICS,
     load_data,
     paired_difference,
-    train_arm,
+    paired_runs,
+    parse_args,
     verdict,
+    write_json,
 )
 
 from gradient_centralization import GCRMSprop  # noqa: E402
@@ -69,26 +69,14 @@ def build_model():
     )
 
 
+def print_run(run):
+    accuracies = ", ".join(f"{arm} {run[arm]['test_accuracy']:.4f}" for arm in ARMS)
+    print(f"seed {run['seed']}: test accuracy {accuracies}", flush=True)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args(argv)
-    data = load_data()
-    runs = []
-    for seed in range(args.seeds):
-        keras.utils.set_random_seed(seed)
-        initial_weights = build_model().get_weights()
-        rng = np.random.default_rng(seed)
-        orders = [rng.permutation(len(data[0])) for _ in range(args.epochs)]
-        run = {
-            arm: train_arm(optimizer(), initial_weights, orders, data, build_model)
-            for arm, optimizer in ARMS.items()
-        }
-        runs.append({"seed": seed, **run})
-        accuracies = ", ".join(f"{arm} {run[arm]['test_accuracy']:.4f}" for arm in ARMS)
-        print(f"seed {seed}: test accuracy {accuracies}", flush=True)
+    args = parse_args(__doc__, argv)
+    runs = paired_runs(ARMS, build_model, args, load_data(), print_run)
     summary = {}
     for metric, higher_is_better in METRICS.items():
         for arm in ARMS:
@@ -109,9 +97,7 @@ def main(argv=None):
                 f"  {arm} - per_channel = {difference['mean']:+.4f}, "
                 f"95% CI [{low:+.4f}, {high:+.4f}]: {arm} {outcome}"
             )
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump({"args": vars(args), "runs": runs, "summary": summary}, file)
+    write_json(args, runs, summary)
     return 0
 
 

@@ -79,41 +79,60 @@ def train_arm(optimizer, initial_weights, orders, data, build=build_model):
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(description, argv=None):
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def paired_runs(arms, build, args, data, report):
+    """For each seed, every arm (name: optimizer factory) trained from the same
+    initial weights on the same batch order; `report(run)` after each seed."""
+    runs = []
+    for seed in range(args.seeds):
+        keras.utils.set_random_seed(seed)
+        initial_weights = build().get_weights()
+        rng = np.random.default_rng(seed)
+        orders = [rng.permutation(len(data[0])) for _ in range(args.epochs)]
+        run = {"seed": seed}
+        for arm, make_optimizer in arms.items():
+            run[arm] = train_arm(make_optimizer(), initial_weights, orders, data, build)
+        runs.append(run)
+        report(run)
+    return runs
+
+
+def write_json(args, runs, summary):
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"args": vars(args), "runs": runs, "summary": summary}, file)
+
+
+ARMS = {
+    "rmsprop": lambda: keras.optimizers.RMSprop(LEARNING_RATE),
+    "gc_rmsprop": lambda: GCRMSprop(LEARNING_RATE),
+}
+
+
+def print_run(run):
+    print(
+        f"seed {run['seed']}: test accuracy {run['rmsprop']['test_accuracy']:.4f} -> "
+        f"{run['gc_rmsprop']['test_accuracy']:.4f}, final training loss "
+        f"{run['rmsprop']['final_train_loss']:.4f} -> "
+        f"{run['gc_rmsprop']['final_train_loss']:.4f} (RMSprop -> GCRMSprop)"
+    )
+
+
+def main(argv=None):
+    args = parse_args(__doc__, argv)
     data = load_data()
     print(
         f"digits (scikit-learn): {len(data[0])} train / {len(data[1])} test images, "
         f"{args.epochs} epochs, batch {BATCH_SIZE}, learning rate {LEARNING_RATE}"
     )
-    runs = []
-    for seed in range(args.seeds):
-        keras.utils.set_random_seed(seed)
-        initial_weights = build_model().get_weights()
-        rng = np.random.default_rng(seed)
-        orders = [rng.permutation(len(data[0])) for _ in range(args.epochs)]
-        run = {
-            "seed": seed,
-            "rmsprop": train_arm(
-                keras.optimizers.RMSprop(LEARNING_RATE), initial_weights, orders, data
-            ),
-            "gc_rmsprop": train_arm(
-                GCRMSprop(LEARNING_RATE), initial_weights, orders, data
-            ),
-        }
-        runs.append(run)
-        print(
-            f"seed {seed}: test accuracy {run['rmsprop']['test_accuracy']:.4f} -> "
-            f"{run['gc_rmsprop']['test_accuracy']:.4f}, final training loss "
-            f"{run['rmsprop']['final_train_loss']:.4f} -> "
-            f"{run['gc_rmsprop']['final_train_loss']:.4f} (RMSprop -> GCRMSprop)"
-        )
-
+    runs = paired_runs(ARMS, build_model, args, data, print_run)
     summary = {}
     for name, higher_is_better in METRICS.items():
         difference = paired_difference(
@@ -130,9 +149,7 @@ def main(argv=None):
             f"{name}: GCRMSprop - RMSprop = {difference['mean']:+.4f}, 95% CI "
             f"{interval} over {len(runs)} paired seeds; verdict: {outcome}"
         )
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump({"args": vars(args), "runs": runs, "summary": summary}, file)
+    write_json(args, runs, summary)
     return 0
 
 
