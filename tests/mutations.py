@@ -1,6 +1,6 @@
 """Mutation check of the example: does a test fail when a claim is computed wrongly?
 
-    python tests/mutations.py            # every mutant; the time is in README
+    python tests/mutations.py            # every mutant; CONTRIBUTING.md says how long
     python tests/mutations.py --list     # the mutants and the tests that should fail
     python tests/mutations.py --only test-split epoch-time-offset
 
