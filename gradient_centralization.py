@@ -266,7 +266,7 @@ ATTENTION_KERNELS = r"(^|/)(query|key|value|attention_output)/kernel$"
 
 def incoming_axes(path, rank):
     """The axes of a kernel that hold each output neuron's incoming weights, found
-    by the kernel's variable path; `()` for a vector or an embedding table.
+    by the kernel's variable path; `()` for a vector, a bias or an embedding table.
     """
     # Kernels that do not keep their output axis last, by the names Keras gives.
     layouts = {
