@@ -109,10 +109,9 @@ def main():
     summary = {}
     for example, runs in results.items():
         for measure in ("ratio", "all_epochs_ratio"):
-            summary[f"{example}: {measure}"] = spread([run[measure] for run in runs])
-            print(
-                f"{example}, {MEASURES[measure]}: {describe(summary[f'{example}: {measure}'])}"
-            )
+            figures = spread([run[measure] for run in runs])
+            summary[f"{example}: {measure}"] = figures
+            print(f"{example}, {MEASURES[measure]}: {describe(figures)}")
     if args.json:
         with open(args.json, "w") as file:
             json.dump(

@@ -25,11 +25,10 @@ import numpy as np  # noqa: E402
 from real_data import (  # noqa: E402
     LEARNING_RATE,
     METRICS,
+    compare,
     load_data,
-    paired_difference,
     paired_runs,
     parse_args,
-    verdict,
     write_json,
 )
 
@@ -84,18 +83,14 @@ def main(argv=None):
             print(f"{metric}, {arm}: mean {mean:.4f}")
             if arm == "per_channel":
                 continue
-            difference = paired_difference(
-                [run[arm][metric] - run["per_channel"][metric] for run in runs]
+            name = f"{metric}: {arm} - per_channel"
+            summary[name], interval = compare(
+                [run[arm][metric] - run["per_channel"][metric] for run in runs],
+                higher_is_better,
             )
-            outcome = verdict(difference, higher_is_better)
-            summary[f"{metric}: {arm} - per_channel"] = {
-                **difference,
-                "verdict": outcome,
-            }
-            low, high = difference["ci95"] or (float("nan"), float("nan"))
             print(
-                f"  {arm} - per_channel = {difference['mean']:+.4f}, "
-                f"95% CI [{low:+.4f}, {high:+.4f}]: {arm} {outcome}"
+                f"  {arm} - per_channel = {summary[name]['mean']:+.4f}, "
+                f"95% CI {interval}: {arm} {summary[name]['verdict']}"
             )
     write_json(args, runs, summary)
     return 0

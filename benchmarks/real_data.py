@@ -110,6 +110,18 @@ def write_json(args, runs, summary):
             json.dump({"args": vars(args), "runs": runs, "summary": summary}, file)
 
 
+def compare(differences, higher_is_better):
+    """The mean paired difference, its 95% interval and verdict, and the interval
+    as printed."""
+    difference = paired_difference(differences)
+    interval = (
+        "n/a"
+        if difference["ci95"] is None
+        else "[{:+.4f}, {:+.4f}]".format(*difference["ci95"])
+    )
+    return {**difference, "verdict": verdict(difference, higher_is_better)}, interval
+
+
 ARMS = {
     "rmsprop": lambda: keras.optimizers.RMSprop(LEARNING_RATE),
     "gc_rmsprop": lambda: GCRMSprop(LEARNING_RATE),
@@ -135,19 +147,14 @@ def main(argv=None):
     runs = paired_runs(ARMS, build_model, args, data, print_run)
     summary = {}
     for name, higher_is_better in METRICS.items():
-        difference = paired_difference(
-            [run["gc_rmsprop"][name] - run["rmsprop"][name] for run in runs]
-        )
-        outcome = verdict(difference, higher_is_better)
-        summary[name] = {**difference, "verdict": outcome}
-        interval = (
-            "n/a"
-            if difference["ci95"] is None
-            else "[{:+.4f}, {:+.4f}]".format(*difference["ci95"])
+        summary[name], interval = compare(
+            [run["gc_rmsprop"][name] - run["rmsprop"][name] for run in runs],
+            higher_is_better,
         )
         print(
-            f"{name}: GCRMSprop - RMSprop = {difference['mean']:+.4f}, 95% CI "
-            f"{interval} over {len(runs)} paired seeds; verdict: {outcome}"
+            f"{name}: GCRMSprop - RMSprop = {summary[name]['mean']:+.4f}, 95% CI "
+            f"{interval} over {len(runs)} paired seeds; "
+            f"verdict: {summary[name]['verdict']}"
         )
     write_json(args, runs, summary)
     return 0
