@@ -429,7 +429,11 @@ def train_arm(optimizer_class, seed, data, args):
     batches = batches.repeat().prefetch(tf.data.AUTOTUNE)
     steps = math.ceil(len(train_ds) / args.batch_size)
     history = model.fit(
-        batches, epochs=args.epochs, steps_per_epoch=steps, callbacks=[time_callback]
+        batches,
+        epochs=args.epochs,
+        steps_per_epoch=steps,
+        callbacks=[time_callback],
+        shuffle=False,  # The pipeline shuffles: `fit` cannot shuffle a tf.data one.
     )
     test = model.evaluate(test_ds.batch(args.batch_size), verbose=0, return_dict=True)
     return {
