@@ -261,26 +261,101 @@ your own code as they are.
 """
 
 
-ATTENTION_KERNELS = r"(^|/)(query|key|value|attention_output)/kernel$"
+ATTENTION_KERNELS = r"(^|/)(query|key|value|attention_output)/(kernel|lora_kernel_a)$"
+
+# The incoming axes of a kernel of each layout, given its rank.
+LAYOUTS = {
+    # Dense, Conv*, RNN cells, pointwise and LoRA factors: (inputs..., outputs).
+    "outputs_last": lambda rank: range(rank - 1),
+    # DepthwiseConv*, SeparableConv*'s depthwise: (window..., channels, multiplier).
+    "window": lambda rank: range(rank - 2),
+    # Conv*Transpose: (window..., outputs, inputs).
+    "transposed": lambda rank: (*range(rank - 2), rank - 1),
+    # MultiHeadAttention's query, key and value: (inputs, heads, head size).
+    "attention": lambda rank: (0,),
+    # Anything else: embeddings, biases, norms, weights of layers not listed here.
+    "unknown": lambda rank: (),
+}
 
 
 def incoming_axes(path, rank):
-    """The axes of a kernel that hold each output neuron's incoming weights, found
-    by the kernel's variable path; `()` for a vector, a bias or an embedding table.
+    """The axes of a kernel that hold each output neuron's incoming weights, judged
+    by the names Keras gives its variables; `()` (left alone) where they cannot tell.
     """
-    # Kernels that do not keep their output axis last, by the names Keras gives.
     layouts = {
-        # Embedding (tokens, dim), a table of rows, and biases (of EinsumDense too).
-        r"(embeddings|bias)$": (),
-        # DepthwiseConv*, SeparableConv*: (window..., channels, multiplier).
-        r"depthwise_kernel$|(depthwise|dwconv|conv_dw)[^/]*/kernel$": range(rank - 2),
-        # Conv*Transpose: (window..., outputs, inputs).
-        r"transpose[^/]*/kernel$": (*range(rank - 2), rank - 1),
-        # MultiHeadAttention's query, key and value: (inputs, heads, head size).
-        r"(^|/)(query|key|value)/kernel$": (0,),
+        r"depthwise_kernel$|(depthwise|dwconv|conv_dw)[^/]*/kernel$": "window",
+        r"transpose[^/]*/kernel$": "transposed",
+        r"(^|/)multi_head_attention(_\d+)?/(query|key|value)/(kernel|lora_kernel_a)$": (
+            "attention"
+        ),
+        # Other attention layers differ: Gemma's query is (heads, inputs, head size).
+        r"(^|/)(query|key|value)/(kernel|lora_kernel_a)$": "unknown",
+        r"(^|/)(kernel|recurrent_kernel|pointwise_kernel|lora_kernel_[ab])$": (
+            "outputs_last"
+        ),
     }
-    found = (axes for pattern, axes in layouts.items() if re.search(pattern, path))
-    return tuple(next(found, range(rank - 1)))
+    found = (layout for pattern, layout in layouts.items() if re.search(pattern, path))
+    return tuple(LAYOUTS[next(found, "unknown")](rank))
+
+
+def layer_layouts(layer):
+    """The layout of each weight of `layer`, by weight name, read off its class and,
+    for `EinsumDense`, its equation; `{}` for a layer not listed here.
+    """
+    nn = keras.layers
+    if isinstance(layer, nn.EinsumDense):
+        operands, output = layer.equation.replace(" ", "").split("->")
+        kernel = operands.split(",")[1]
+        axes = tuple(i for i, letter in enumerate(kernel) if letter not in output)
+        if "." in kernel:  # An ellipsis: the kernel's rank is not in the equation.
+            return {}
+        # LoRA computes `einsum(equation, x, a) @ b`: `a` takes the place of the
+        # kernel's last axis, which must then be the output's last axis.
+        lora = kernel[-1] == output[-1]
+        return {
+            "kernel": lambda rank: axes,
+            "lora_kernel_a": (lambda rank: axes) if lora else LAYOUTS["unknown"],
+            "lora_kernel_b": LAYOUTS["outputs_last" if lora else "unknown"],
+        }
+    kinds = {
+        (nn.Dense, nn.Conv1D, nn.Conv2D, nn.Conv3D): "outputs_last",
+        (nn.LSTMCell, nn.GRUCell, nn.SimpleRNNCell): "outputs_last",
+        (nn.DepthwiseConv1D, nn.DepthwiseConv2D): "window",
+        (nn.Conv1DTranspose, nn.Conv2DTranspose, nn.Conv3DTranspose): "transposed",
+    }
+    names = ("kernel", "recurrent_kernel", "lora_kernel_a", "lora_kernel_b")
+    for classes, layout in kinds.items():
+        if isinstance(layer, classes):
+            return {name: LAYOUTS[layout] for name in names}
+    if isinstance(layer, (nn.SeparableConv1D, nn.SeparableConv2D)):
+        return {
+            "depthwise_kernel": LAYOUTS["window"],
+            "pointwise_kernel": LAYOUTS["outputs_last"],
+        }
+    return {}
+
+
+def incoming_axes_of(model):
+    """The incoming axes of every trainable variable of a built `model`, by path,
+    read off the layers that own them: `()` for the weights of a layer that
+    `layer_layouts()` does not list. For `gc_incoming_axes=`.
+    """
+    layouts, layers_to_visit, seen = {}, [model], set()
+    while layers_to_visit:
+        layer = layers_to_visit.pop()
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            for name, layout in layer_layouts(layer).items():
+                layouts[f"{layer.path}/{name}"] = layout
+            # Keras tracks the layers held in a layer's attributes, lists included.
+            for value in vars(layer).values():
+                values = value if isinstance(value, (list, tuple)) else [value]
+                layers_to_visit += [v for v in values if isinstance(v, keras.Layer)]
+    return {
+        variable.path: tuple(layouts.get(variable.path, LAYOUTS["unknown"])(rank))
+        for variable in model.trainable_variables
+        for rank in [len(variable.shape)]
+    }
 
 
 def centralize_gradient(grad, axes):
@@ -310,13 +385,26 @@ class GradientCentralization:
         gc_exclude_names: List of strings. A variable whose path matches one of
             them (`re.search`, e.g. `"(^|/)my_layer/"`) is not centralized.
             Defaults to `None`.
+        gc_incoming_axes: Dict from variable path to the axes to centralize its
+            gradient over, as `incoming_axes_of(model)` reads them off the
+            model's layers. Paths not in it are judged by `incoming_axes()`,
+            by name. Defaults to `None`.
         **kwargs: the wrapped optimizer's own arguments.
     """
 
-    def __init__(self, *args, gc_conv_only=False, gc_exclude_names=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        gc_conv_only=False,
+        gc_exclude_names=None,
+        gc_incoming_axes=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.gc_conv_only = gc_conv_only
         self.gc_exclude_names = list(gc_exclude_names or [])
+        axes_by_path = (gc_incoming_axes or {}).items()
+        self.gc_incoming_axes = {path: list(axes) for path, axes in axes_by_path}
 
     def gc_axes(self, variable):
         """The axes to centralize `variable`'s gradient over; `()` for none."""
@@ -326,7 +414,11 @@ class GradientCentralization:
         excluded = excluded or variable.overwrite_with_gradient
         if self.gc_conv_only:  # Neither dense nor attention kernels are convolutions.
             excluded = excluded or rank < 3 or re.search(ATTENTION_KERNELS, path)
-        return () if excluded else incoming_axes(path, rank)
+        if excluded:
+            return ()
+        if path in self.gc_incoming_axes:
+            return tuple(self.gc_incoming_axes[path])
+        return incoming_axes(path, rank)
 
     def build(self, var_list):
         super().build(var_list)
@@ -347,6 +439,7 @@ class GradientCentralization:
             **super().get_config(),
             "gc_conv_only": self.gc_conv_only,
             "gc_exclude_names": self.gc_exclude_names,
+            "gc_incoming_axes": self.gc_incoming_axes,
         }
 
 
