@@ -6,16 +6,22 @@ handwritten digits (1,797 grayscale 8x8 images, 10 classes; not horses_or_humans
 For each seed, both arms start from the same initial weights and see the same
 batches in the same order; the optimizer is the only difference. Printed per metric:
 the mean paired difference (GCRMSprop minus RMSprop) with its 95% interval and the
-verdict, from the example's own `paired_difference` and `verdict`.
+verdict, from the example's own `paired_difference` and `verdict`. `--json PATH`
+also writes every seed's figures, the summary, and when (UTC), from which commit and
+with which versions the run was made (`produced`).
 """
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -104,10 +110,51 @@ def paired_runs(arms, build, args, data, report):
     return runs
 
 
-def write_json(args, runs, summary):
+def git(*arguments):
+    """The output of a git command in this repository, or None without git."""
+    try:
+        result = subprocess.run(
+            ["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return result.stdout.strip()
+
+
+def provenance():
+    """When (UTC) and from which commit a result was produced, and with what."""
+    changed = git("diff", "--name-only", "HEAD")
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
+        "commit": git("rev-parse", "HEAD"),
+        # Tracked files that differed from that commit when this was taken.
+        "uncommitted_changes": (None if changed is None else changed.splitlines()),
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def relative(path):
+    """`path` relative to the repository root when it lies inside it; as given
+    otherwise."""
+    if path is None:
+        return None
+    inside = os.path.relpath(os.path.abspath(path), ROOT)
+    return path if inside.startswith(os.pardir) else inside
+
+
+def write_json(args, runs, summary, produced=None):
+    """Writes the results, with `produced` (`provenance()`, taken now if None)."""
     if args.json:
+        produced = produced or provenance()
+        config = {**vars(args), "json": relative(args.json)}
+        results = {"produced": produced, "args": config}
         with open(args.json, "w") as file:
-            json.dump({"args": vars(args), "runs": runs, "summary": summary}, file)
+            json.dump({**results, "runs": runs, "summary": summary}, file, indent=1)
 
 
 def compare(differences, higher_is_better):
@@ -139,6 +186,7 @@ def print_run(run):
 
 def main(argv=None):
     args = parse_args(__doc__, argv)
+    produced = provenance()
     data = load_data()
     print(
         f"digits (scikit-learn): {len(data[0])} train / {len(data[1])} test images, "
@@ -156,7 +204,7 @@ def main(argv=None):
             f"{interval} over {len(runs)} paired seeds; "
             f"verdict: {summary[name]['verdict']}"
         )
-    write_json(args, runs, summary)
+    write_json(args, runs, summary, produced)
     return 0
 
 
