@@ -11,9 +11,12 @@ cost (about 1% of a step on a CPU). Each repeat is a new process, so each pays t
 process's one-time warm-up again. Printed per file: the mean ratio, its standard
 deviation and range, and a 95% t-interval over the repeats, for the training time
 the example reports and, from the same runs, for the time of all epochs (what
-versions before 2026-11-30 reported). Several `--example` files (an older version,
-say: `git show REV:gradient_centralization.py > old.py`) run interleaved, one after
-the other in every repeat.
+versions before 2026-11-30 reported). Several `--example` files run interleaved, one
+after the other in every repeat. `--example REV:PATH` times a committed version
+(`dbc050a:gradient_centralization.py`, say), taken with `git show`. Files are named,
+in the printout and the JSON, relative to the repository root (a file outside it by
+its name alone); `--json` also records when (UTC) and from which commit the run was
+made.
 """
 
 import argparse
@@ -27,7 +30,31 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+# The examples run in the reader's environment, not in one real_data's import changes.
+ENVIRONMENT = dict(os.environ)
+
 from gradient_centralization import paired_difference  # noqa: E402
+from real_data import provenance, relative  # noqa: E402
+
+
+def resolve(example, folder):
+    """The label and the file to run for one `--example`: a file, or a committed
+    version, REV:PATH, written into `folder` by `git show`."""
+    if os.path.isfile(example):
+        label = relative(example)
+        if os.path.isabs(label) or label.startswith(os.pardir):
+            label = os.path.basename(label)  # outside the repository
+        return label, os.path.abspath(example)
+    revision, _, path = example.partition(":")
+    result = subprocess.run(
+        ["git", "show", example], cwd=ROOT, capture_output=True, text=True
+    )
+    if not path or result.returncode != 0:
+        sys.exit(f"--example {example}: neither a file nor REV:PATH in this repository")
+    copy = os.path.join(folder, f"{revision}_{os.path.basename(path)}")
+    with open(copy, "w") as file:
+        file.write(result.stdout)
+    return example, copy
 
 
 def time_ratio(example, args, folder):
@@ -36,7 +63,11 @@ def time_ratio(example, args, folder):
     command = [sys.executable, example, "--mock-data", str(args.examples)]
     command += ["--epochs", str(args.epochs), "--learning-rate", "1e-30"]
     result = subprocess.run(
-        command + ["--json", report], capture_output=True, text=True, cwd=folder
+        command + ["--json", report],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=ENVIRONMENT,
     )
     if result.returncode != 0:
         sys.exit(f"{example} failed:\n{result.stderr[-3000:]}")
@@ -82,27 +113,34 @@ def main():
     parser.add_argument(
         "--example",
         action="append",
-        help="example file to time; repeat for several (default: this one)",
+        help="example file, or REV:PATH, to time; repeat for several (default: "
+        "this repository's gradient_centralization.py)",
     )
     parser.add_argument("--repeats", type=int, default=4, help="processes per file")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per arm")
     parser.add_argument("--examples", type=int, default=1027, help="mock images")
     parser.add_argument("--json", metavar="PATH", help="write the results here")
     args = parser.parse_args()
-    examples = [os.path.abspath(path) for path in args.example or []]
-    examples = examples or [os.path.join(ROOT, "gradient_centralization.py")]
-    results = {example: [] for example in examples}
+    produced = provenance()
     with tempfile.TemporaryDirectory() as folder:
+        files = dict(
+            resolve(example, folder)
+            for example in args.example
+            or [os.path.join(ROOT, "gradient_centralization.py")]
+        )
+        if len(files) < len(args.example or [None]):
+            sys.exit("two --example files have the same name")
+        results = {label: [] for label in files}
         for repeat in range(args.repeats):
-            for example in examples:
-                results[example].append(time_ratio(example, args, folder))
-                run = results[example][-1]
+            for label, example in files.items():
+                results[label].append(time_ratio(example, args, folder))
+                run = results[label][-1]
                 epochs = "; ".join(
                     f"{arm} " + ", ".join(f"{t:.2f}" for t in times)
                     for arm, times in run["epoch_times"].items()
                 )
                 print(
-                    f"repeat {repeat + 1}, {example}: ratio {run['ratio']:.4f} "
+                    f"repeat {repeat + 1}, {label}: ratio {run['ratio']:.4f} "
                     f"(epoch times, s: {epochs})",
                     flush=True,
                 )
@@ -113,9 +151,15 @@ def main():
             summary[f"{example}: {measure}"] = figures
             print(f"{example}, {MEASURES[measure]}: {describe(figures)}")
     if args.json:
+        config = {**vars(args), "example": list(files), "json": relative(args.json)}
         with open(args.json, "w") as file:
             json.dump(
-                {"config": vars(args), "runs": results, "summary": summary},
+                {
+                    "produced": produced,
+                    "config": config,
+                    "runs": results,
+                    "summary": summary,
+                },
                 file,
                 indent=2,
             )
