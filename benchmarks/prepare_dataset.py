@@ -33,6 +33,7 @@ CLASSES = ("horses", "humans")
 # Folder of PICTURES -> the name of the download the builder expects for it.
 SPLITS = {"train": "horse-or-human.zip", "validation": "validation-horse-or-human.zip"}
 BUILDER_MODULE = "tensorflow_datasets.image_classification.horses_or_humans"
+LAYOUT = ", ".join(f"{split}/{label}/*.png" for split in SPLITS for label in CLASSES)
 
 
 def pictures_of(folder):
@@ -42,6 +43,20 @@ def pictures_of(folder):
         for path in sorted(glob.glob(os.path.join(folder, label, "*.png"))):
             members[f"{label}/{os.path.basename(path)}"] = path
     return members
+
+
+def problem_with(pictures):
+    """Why `pictures` cannot be prepared (a sentence), or None if it can."""
+    if not os.path.isdir(pictures):
+        return f"{pictures} is not a folder."
+    for split in SPLITS:
+        for label in CLASSES:
+            folder = os.path.join(pictures, split, label)
+            if not os.path.isdir(folder):
+                return f"{pictures} has no folder {split}/{label}: expected {LAYOUT}."
+            if not glob.glob(os.path.join(folder, "*.png")):
+                return f"No pictures in {folder}: expected {split}/{label}/*.png."
+    return None
 
 
 def write_zip(path, members):
@@ -87,6 +102,9 @@ def patched(module, **values):
 def prepare(pictures, data_dir):
     """Prepares `horses_or_humans` in `data_dir` from `pictures`; returns the sizes
     of its splits."""
+    problem = problem_with(pictures)
+    if problem:
+        sys.exit(problem)
     import tensorflow_datasets as tfds
 
     module = importlib.import_module(BUILDER_MODULE)
@@ -94,14 +112,12 @@ def prepare(pictures, data_dir):
     for name, zip_name in zip(("_TRAIN_URL", "_TEST_URL"), SPLITS.values()):
         if not getattr(module, name, "").endswith("/" + zip_name):
             sys.exit(f"This tensorflow-datasets has no {name} ending in {zip_name}.")
+    # The builder names the validation split "test".
+    expected = {}
     with tempfile.TemporaryDirectory() as folder:
         for split, zip_name in SPLITS.items():
             members = pictures_of(os.path.join(pictures, split))
-            if not members:
-                sys.exit(
-                    f"No pictures in {os.path.join(pictures, split)}: expected "
-                    f"{split}/horses/*.png and {split}/humans/*.png under {pictures}."
-                )
+            expected["test" if split == "validation" else split] = len(members)
             write_zip(os.path.join(folder, zip_name), members)
         # Requests to 127.0.0.1 must not go through a proxy.
         os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -112,9 +128,18 @@ def prepare(pictures, data_dir):
         ):
             builder = tfds.builder("horses_or_humans", data_dir=str(data_dir))
             builder.download_and_prepare()
-    return {
+    sizes = {
         str(name): split.num_examples for name, split in builder.info.splits.items()
     }
+    if sizes != expected:
+        # The builder skips pictures whose names are not [\w-]*.png, and
+        # download_and_prepare() leaves an already prepared DATA_DIR as it is.
+        sys.exit(
+            f"horses_or_humans in {data_dir} has {sizes} examples, not the {expected} "
+            f"pictures of {pictures}: are some names not [\\w-]*.png, or was "
+            f"{data_dir} prepared before from other pictures?"
+        )
+    return sizes
 
 
 if __name__ == "__main__":
@@ -122,8 +147,9 @@ if __name__ == "__main__":
     parser.add_argument("pictures", help="folder with train/ and validation/")
     parser.add_argument("data_dir", help="the TFDS_DATA_DIR to prepare")
     args = parser.parse_args()
-    if not os.path.isdir(args.pictures):
-        parser.error(f"{args.pictures} is not a folder")
+    problem = problem_with(args.pictures)
+    if problem:
+        parser.error(problem)
     sizes = prepare(args.pictures, args.data_dir)
     print(f"Prepared horses_or_humans in {args.data_dir}: {sizes}")
     print(json.dumps(sizes))  # The last line, for programs.

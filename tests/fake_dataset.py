@@ -1,38 +1,40 @@
 """A small fake `horses_or_humans`, prepared offline by tensorflow-datasets' own builder.
 
-`prepare(data_dir)` writes two zips shaped like the real downloads (members
-`horses/NAME.png` and `humans/NAME.png`, 300x300 RGB PNGs), serves them from
-127.0.0.1 with `http.server`, points the builder module's `_TRAIN_URL` and
-`_TEST_URL` at that server, runs `builder.download_and_prepare()` into `data_dir`,
-and restores both attributes. This runs tfds' real download-and-prepare path (the
-one a first real run takes), not `tfds.testing.mock_data`. Afterwards `data_dir`
-loads like the real dataset, e.g. through `TFDS_DATA_DIR`.
+`prepare(data_dir)` writes a few generated 300x300 RGB PNGs into a folder laid out
+like the real pictures (`train/{horses,humans}/*.png`,
+`validation/{horses,humans}/*.png`) and hands it to benchmarks/prepare_dataset.py,
+which zips each split as the real downloads are laid out, serves the zips from
+127.0.0.1, points the builder's `_TRAIN_URL` and `_TEST_URL` at them and runs
+`download_and_prepare()` into `data_dir`. This runs tfds' real
+download-and-prepare path (the one a first real run takes), not
+`tfds.testing.mock_data`. Afterwards `data_dir` loads like the real dataset, e.g.
+through `TFDS_DATA_DIR`.
 
 Run it as a program (`python tests/fake_dataset.py DATA_DIR`) to keep the
 patched module attributes and the server out of the calling process; the test
 fixture does that.
 """
 
-import contextlib
-import functools
-import http.server
 import json
 import os
 import struct
 import sys
 import tempfile
-import threading
-import zipfile
 import zlib
 
 import numpy as np
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import prepare_dataset  # noqa: E402
+
+# The builder's image feature is (300, 300, 3).
 IMAGE_SIZE = 300
-CLASSES = ("horses", "humans")
+CLASSES = prepare_dataset.CLASSES
 # Images per split and class: 8 train images and 4 test images in all.
 TRAIN_PER_CLASS = 4
 TEST_PER_CLASS = 2
-BUILDER_MODULE = "tensorflow_datasets.image_classification.horses_or_humans"
 
 
 def png_bytes(image):
@@ -73,84 +75,39 @@ def fake_image(label, rng):
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_zip(path, per_class, seed):
-    """A zip like the real download: `horses/NAME.png` and `humans/NAME.png`."""
-    rng = np.random.default_rng(seed)
-    names = []
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+def write_pictures(pictures, counts, seed=0):
+    """Writes generated PNGs into `pictures` laid out like the real pictures.
+
+    `counts` maps a folder of PICTURES ("train", "validation") to the number of
+    pictures of each class: an int for both classes, or a {class: number} dict.
+    Returns {(split folder, class): [the images written, as arrays]}.
+    """
+    written = {}
+    for index, (split, count) in enumerate(counts.items()):
+        rng = np.random.default_rng(seed + index)
         for label in CLASSES:
-            for index in range(per_class):
-                name = f"{label}/{label[:-1]}{index:02d}-{seed}.png"
-                archive.writestr(name, png_bytes(fake_image(label, rng)))
-                names.append(name)
-    return names
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve(directory):
-    """Serves `directory` on 127.0.0.1 (a port the OS picks); yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host}:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@contextlib.contextmanager
-def patched(module, **values):
-    """Sets attributes of `module`; restores the original values on exit."""
-    originals = {name: getattr(module, name) for name in values}
-    for name, value in values.items():
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for name, value in originals.items():
-            setattr(module, name, value)
+            folder = os.path.join(pictures, split, label)
+            os.makedirs(folder, exist_ok=True)
+            images = written.setdefault((split, label), [])
+            number = count[label] if isinstance(count, dict) else count
+            for picture in range(number):
+                image = fake_image(label, rng)
+                name = f"{label[:-1]}{picture:02d}-{seed + index}.png"
+                with open(os.path.join(folder, name), "wb") as file:
+                    file.write(png_bytes(image))
+                images.append(image)
+    return written
 
 
 def prepare(data_dir):
     """Prepares the fake dataset in `data_dir` with tfds' builder; returns split sizes."""
-    import importlib
-
-    import tensorflow_datasets as tfds
-
-    module = importlib.import_module(BUILDER_MODULE)
-    # The real URLs must exist here, else the patch below would patch nothing.
-    assert module._TRAIN_URL.endswith("/horse-or-human.zip"), module._TRAIN_URL
-    assert module._TEST_URL.endswith("/validation-horse-or-human.zip"), module._TEST_URL
-    with tempfile.TemporaryDirectory() as folder:
-        write_zip(os.path.join(folder, "horse-or-human.zip"), TRAIN_PER_CLASS, seed=0)
-        write_zip(
-            os.path.join(folder, "validation-horse-or-human.zip"),
-            TEST_PER_CLASS,
-            seed=1,
+    with tempfile.TemporaryDirectory() as pictures:
+        write_pictures(
+            pictures, {"train": TRAIN_PER_CLASS, "validation": TEST_PER_CLASS}
         )
-        with serve(folder) as url, patched(
-            module,
-            _TRAIN_URL=f"{url}/horse-or-human.zip",
-            _TEST_URL=f"{url}/validation-horse-or-human.zip",
-        ):
-            builder = tfds.builder("horses_or_humans", data_dir=str(data_dir))
-            builder.download_and_prepare()
-    return {
-        str(name): split.num_examples for name, split in builder.info.splits.items()
-    }
+        return prepare_dataset.prepare(pictures, data_dir)
 
 
 if __name__ == "__main__":
-    # Requests to 127.0.0.1 must not go through a proxy.
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
     # The last line of output: the split sizes, as JSON.
     print(json.dumps(prepare(sys.argv[1])))
