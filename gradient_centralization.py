@@ -2,7 +2,7 @@
 Title: Gradient Centralization for Better Training Performance
 Author: [Rishit Dagli](https://github.com/Rishit-dagli)
 Date created: 2021/06/18
-Last modified: 2026/11/30
+Last modified: 2026/12/02
 Description: Centralize gradients inside a Keras 3 optimizer and compare it with RMSprop.
 Accelerator: GPU
 """
@@ -50,7 +50,6 @@ import json
 import math
 import os
 import re
-import signal
 import sys
 from time import time
 
@@ -103,8 +102,7 @@ def parse_args(argv=None):
         parser.error(f"--seed must be between 0 and 2**32 - runs ({2**32 - args.runs})")
     for path in filter(None, (args.json, args.plot)):
         folder = os.path.dirname(os.path.abspath(path))
-        writable = os.path.isdir(folder) and os.access(folder, os.W_OK)
-        if os.path.isdir(path) or not writable:
+        if os.path.isdir(path) or not os.access(folder, os.W_OK):
             parser.error(f"cannot write {path}: not a file in a writable folder")
     formats = plt.Figure().canvas.get_supported_filetypes()
     if args.plot and os.path.splitext(args.plot)[1][1:].lower() not in formats:
@@ -112,21 +110,11 @@ def parse_args(argv=None):
     return args
 
 
-def stop_on_ctrl_c(signal_number, frame):
-    """From a shell, Ctrl-C says what was kept and exits with status 130."""
-    kept = f"{len(runs)} finished pair(s) kept in {args.json}"
-    kept = kept if args.json and runs else "no report written"
-    print(f"\nInterrupted: {kept}.", file=sys.stderr)
-    sys.exit(130)
-
-
 if __name__ == "__main__":
     in_notebook = "ipykernel" in sys.modules
     # In a notebook, sys.argv holds the Jupyter kernel's flags: put yours in the list.
     args = parse_args([] if in_notebook else None)
     runs = []  # The finished pairs of runs: what the report holds.
-    if not in_notebook:
-        signal.signal(signal.SIGINT, stop_on_ctrl_c)
 
 """
 ## Prepare the data
@@ -239,13 +227,18 @@ their variables (Keras' own `Muon` optimizer also decides by `variable.path`):
   paper's code;
 - a transposed convolution's kernel is `(height, width, outputs, inputs)`;
 - the query, key and value kernels of `MultiHeadAttention` are `(inputs, heads,
-  head size)`;
-- an `Embedding` table holds one row per token, not neurons: it is left alone, so
-  rows that a batch does not look up never move because of centralization.
+  head size)`.
 
-Biases and other vectors are left alone too. Keras' default layer names, and those of
-`keras.applications`, say which layer is depthwise or transposed; a name you chose
-yourself may not. Leave such a layer out: `gc_exclude_names=["(^|/)my_name/"]`.
+What a name cannot tell is left alone, never guessed: an `Embedding` table (rows of
+tokens, not neurons), biases and other vectors, and the query, key and value kernels
+of other attention layers, such as keras_hub's, where Gemma's query is `(heads,
+inputs, head size)` under the same names as Phi-3's `(inputs, heads, head size)`. A
+kernel left alone trains as with the plain optimizer; one centralized along the wrong
+axes trains worse. A short companion in this example's repository, `gc_layouts.py`,
+reads every layout off the layers themselves instead (an `EinsumDense` kernel's from
+its equation): `GCRMSprop(..., gc_incoming_axes=incoming_axes_of(model))`. A layer
+you named yourself may also hide its kind from `incoming_axes()`: use the companion,
+or leave the layer out with `gc_exclude_names=["(^|/)my_name/"]`.
 
 Keras 3 sends every update, whatever the backend or training loop, through the public
 `Optimizer.apply(grads, trainable_variables)`. A mixin that centralizes there and then
@@ -263,99 +256,27 @@ your own code as they are.
 
 ATTENTION_KERNELS = r"(^|/)(query|key|value|attention_output)/(kernel|lora_kernel_a)$"
 
-# The incoming axes of a kernel of each layout, given its rank.
-LAYOUTS = {
-    # Dense, Conv*, RNN cells, pointwise and LoRA factors: (inputs..., outputs).
-    "outputs_last": lambda rank: range(rank - 1),
-    # DepthwiseConv*, SeparableConv*'s depthwise: (window..., channels, multiplier).
-    "window": lambda rank: range(rank - 2),
-    # Conv*Transpose: (window..., outputs, inputs).
-    "transposed": lambda rank: (*range(rank - 2), rank - 1),
-    # MultiHeadAttention's query, key and value: (inputs, heads, head size).
-    "attention": lambda rank: (0,),
-    # Anything else: embeddings, biases, norms, weights of layers not listed here.
-    "unknown": lambda rank: (),
-}
-
 
 def incoming_axes(path, rank):
     """The axes of a kernel that hold each output neuron's incoming weights, judged
-    by the names Keras gives its variables; `()` (left alone) where they cannot tell.
+    by the names Keras gives layers and weights; `()`, left alone, for biases,
+    embeddings and any weight whose layout its name does not tell.
     """
+    qkv = r"(query|key|value)/(kernel|lora_kernel_a)$"
     layouts = {
-        r"depthwise_kernel$|(depthwise|dwconv|conv_dw)[^/]*/kernel$": "window",
-        r"transpose[^/]*/kernel$": "transposed",
-        r"(^|/)multi_head_attention(_\d+)?/(query|key|value)/(kernel|lora_kernel_a)$": (
-            "attention"
-        ),
+        # DepthwiseConv*, SeparableConv*: (window..., channels, multiplier).
+        r"depthwise_kernel$|(depthwise|dwconv|conv_dw)[^/]*/kernel$": range(rank - 2),
+        # Conv*Transpose: (window..., outputs, inputs).
+        r"transpose[^/]*/kernel$": (*range(rank - 2), rank - 1),
+        # MultiHeadAttention's query, key and value: (inputs, heads, head size).
+        r"(^|/)multi_head_attention(_\d+)?/" + qkv: (0,),
         # Other attention layers differ: Gemma's query is (heads, inputs, head size).
-        r"(^|/)(query|key|value)/(kernel|lora_kernel_a)$": "unknown",
-        r"(^|/)(kernel|recurrent_kernel|pointwise_kernel|lora_kernel_[ab])$": (
-            "outputs_last"
-        ),
+        r"(^|/)" + qkv: (),
+        # Dense, Conv*, RNN cells, pointwise kernels, LoRA factors: outputs last.
+        r"(^|/)(recurrent_|pointwise_|lora_)?kernel(_[ab])?$": range(rank - 1),
     }
-    found = (layout for pattern, layout in layouts.items() if re.search(pattern, path))
-    return tuple(LAYOUTS[next(found, "unknown")](rank))
-
-
-def layer_layouts(layer):
-    """The layout of each weight of `layer`, by weight name, read off its class and,
-    for `EinsumDense`, its equation; `{}` for a layer not listed here.
-    """
-    nn = keras.layers
-    if isinstance(layer, nn.EinsumDense):
-        operands, output = layer.equation.replace(" ", "").split("->")
-        kernel = operands.split(",")[1]
-        axes = tuple(i for i, letter in enumerate(kernel) if letter not in output)
-        if "." in kernel:  # An ellipsis: the kernel's rank is not in the equation.
-            return {}
-        # LoRA computes `einsum(equation, x, a) @ b`: `a` takes the place of the
-        # kernel's last axis, which must then be the output's last axis.
-        lora = kernel[-1] == output[-1]
-        return {
-            "kernel": lambda rank: axes,
-            "lora_kernel_a": (lambda rank: axes) if lora else LAYOUTS["unknown"],
-            "lora_kernel_b": LAYOUTS["outputs_last" if lora else "unknown"],
-        }
-    kinds = {
-        (nn.Dense, nn.Conv1D, nn.Conv2D, nn.Conv3D): "outputs_last",
-        (nn.LSTMCell, nn.GRUCell, nn.SimpleRNNCell): "outputs_last",
-        (nn.DepthwiseConv1D, nn.DepthwiseConv2D): "window",
-        (nn.Conv1DTranspose, nn.Conv2DTranspose, nn.Conv3DTranspose): "transposed",
-    }
-    names = ("kernel", "recurrent_kernel", "lora_kernel_a", "lora_kernel_b")
-    for classes, layout in kinds.items():
-        if isinstance(layer, classes):
-            return {name: LAYOUTS[layout] for name in names}
-    if isinstance(layer, (nn.SeparableConv1D, nn.SeparableConv2D)):
-        return {
-            "depthwise_kernel": LAYOUTS["window"],
-            "pointwise_kernel": LAYOUTS["outputs_last"],
-        }
-    return {}
-
-
-def incoming_axes_of(model):
-    """The incoming axes of every trainable variable of a built `model`, by path,
-    read off the layers that own them: `()` for the weights of a layer that
-    `layer_layouts()` does not list. For `gc_incoming_axes=`.
-    """
-    layouts, layers_to_visit, seen = {}, [model], set()
-    while layers_to_visit:
-        layer = layers_to_visit.pop()
-        if id(layer) not in seen:
-            seen.add(id(layer))
-            for name, layout in layer_layouts(layer).items():
-                layouts[f"{layer.path}/{name}"] = layout
-            # Keras tracks the layers held in a layer's attributes, lists included.
-            for value in vars(layer).values():
-                values = value if isinstance(value, (list, tuple)) else [value]
-                layers_to_visit += [v for v in values if isinstance(v, keras.Layer)]
-    return {
-        variable.path: tuple(layouts.get(variable.path, LAYOUTS["unknown"])(rank))
-        for variable in model.trainable_variables
-        for rank in [len(variable.shape)]
-    }
+    found = (axes for pattern, axes in layouts.items() if re.search(pattern, path))
+    return tuple(next(found, ()))
 
 
 def centralize_gradient(grad, axes):
@@ -386,9 +307,9 @@ class GradientCentralization:
             them (`re.search`, e.g. `"(^|/)my_layer/"`) is not centralized.
             Defaults to `None`.
         gc_incoming_axes: Dict from variable path to the axes to centralize its
-            gradient over, as `incoming_axes_of(model)` reads them off the
-            model's layers. Paths not in it are judged by `incoming_axes()`,
-            by name. Defaults to `None`.
+            gradient over (`[]`: leave it alone), such as the companion
+            `incoming_axes_of(model)` reads off the layers. Paths not in it
+            are judged by `incoming_axes()`. Defaults to `None`.
         **kwargs: the wrapped optimizer's own arguments.
     """
 
@@ -403,8 +324,8 @@ class GradientCentralization:
         super().__init__(*args, **kwargs)
         self.gc_conv_only = gc_conv_only
         self.gc_exclude_names = list(gc_exclude_names or [])
-        axes_by_path = (gc_incoming_axes or {}).items()
-        self.gc_incoming_axes = {path: list(axes) for path, axes in axes_by_path}
+        gc_incoming_axes = (gc_incoming_axes or {}).items()
+        self.gc_incoming_axes = {path: list(axes) for path, axes in gc_incoming_axes}
 
     def gc_axes(self, variable):
         """The axes to centralize `variable`'s gradient over; `()` for none."""
@@ -414,11 +335,8 @@ class GradientCentralization:
         excluded = excluded or variable.overwrite_with_gradient
         if self.gc_conv_only:  # Neither dense nor attention kernels are convolutions.
             excluded = excluded or rank < 3 or re.search(ATTENTION_KERNELS, path)
-        if excluded:
-            return ()
-        if path in self.gc_incoming_axes:
-            return tuple(self.gc_incoming_axes[path])
-        return incoming_axes(path, rank)
+        axes = self.gc_incoming_axes.get(path, incoming_axes(path, rank))
+        return () if excluded else tuple(axes)
 
     def build(self, var_list):
         super().build(var_list)
@@ -435,12 +353,8 @@ class GradientCentralization:
         return super().apply(grads, trainable_variables)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "gc_conv_only": self.gc_conv_only,
-            "gc_exclude_names": self.gc_exclude_names,
-            "gc_incoming_axes": self.gc_incoming_axes,
-        }
+        names = ("gc_conv_only", "gc_exclude_names", "gc_incoming_axes")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}
 
 
 @keras.saving.register_keras_serializable(package="gradient_centralization")
@@ -520,11 +434,10 @@ def train_arm(optimizer_class, seed, data, args):
     # new iterator per epoch made some epochs twice as slow on a 2-core CPU.
     batches = train_ds.shuffle(1024, seed=seed).batch(args.batch_size)
     batches = batches.repeat().prefetch(tf.data.AUTOTUNE)
-    steps = math.ceil(len(train_ds) / args.batch_size)
     history = model.fit(
         batches,
         epochs=args.epochs,
-        steps_per_epoch=steps,
+        steps_per_epoch=math.ceil(len(train_ds) / args.batch_size),
         callbacks=[time_callback],
         shuffle=False,  # The pipeline shuffles: `fit` cannot shuffle a tf.data one.
     )
@@ -566,23 +479,21 @@ learns, which is what the curves show, epoch by epoch.
 """
 
 
-def arm_figures(record):
-    """The figures the table shows for one run, by label."""
-    return {
-        "Training loss": record["history"]["loss"][-1],
-        "Training accuracy": record["history"]["accuracy"][-1],
-        "Test loss": record["test"]["loss"],
-        "Test accuracy": record["test"]["accuracy"],
-        "Training time, warm epochs (s)": record["training_time"],
-    }
+# The rows of the table: a label, and the figure of a run's record it shows.
+TABLE_ROWS = {
+    "Training loss": lambda record: record["history"]["loss"][-1],
+    "Training accuracy": lambda record: record["history"]["accuracy"][-1],
+    "Test loss": lambda record: record["test"]["loss"],
+    "Test accuracy": lambda record: record["test"]["accuracy"],
+    "Training time, warm epochs (s)": lambda record: record["training_time"],
+}
 
 
 def format_pair(records):
     """Both runs of a pair side by side, to 4 significant digits."""
-    figures = {key: arm_figures(records[key]) for key in arms}
     lines = [" " * 30 + "".join(f"{title:>36}" for title, _ in arms.values())]
-    for label in figures["rmsprop"]:
-        cells = "".join(f"{figures[key][label]:>36.4g}" for key in arms)
+    for label, figure in TABLE_ROWS.items():
+        cells = "".join(f"{figure(records[key]):>36.4g}" for key in arms)
         lines.append(f"{label:<30}{cells}")
     return "\n".join(lines)
 

@@ -288,7 +288,7 @@ MUTANTS = [
         "the report is written after every pair",
         "    if args.json:\n        config =",
         "    if args.json and len(runs) == args.runs:\n        config =",
-        (SCRIPT_TESTS + "test_ctrl_c_keeps_every_finished_pair",),
+        (SCRIPT_TESTS + "test_interrupted_run_keeps_every_finished_pair",),
     ),
     Mutant(
         "nan-kept-in-json",
@@ -419,7 +419,7 @@ MUTANTS = [
         "layers.Rescaling(1.0)",
         (SCRIPT_TESTS + "test_training_model_uses_keras_stock_augmentation_layers",),
     ),
-    # Bad input, Ctrl-C and the offline message.
+    # Bad input and the offline message.
     Mutant(
         "infinite-learning-rate-accepted",
         "a non-finite learning rate is rejected with exit 2",
@@ -461,20 +461,6 @@ MUTANTS = [
         "except Exception as error:",
         "except ModuleNotFoundError as error:",
         (SCRIPT_TESTS + "test_unreachable_dataset_explains_and_exits_1",),
-    ),
-    Mutant(
-        "ctrl-c-status",
-        "Ctrl-C exits with status 130",
-        "sys.exit(130)",
-        "sys.exit(1)",
-        (SCRIPT_TESTS + "test_ctrl_c_during_the_first_pair_writes_nothing",),
-    ),
-    Mutant(
-        "ctrl-c-claims-a-report",
-        "Ctrl-C says 'no report written' when no pair finished",
-        'kept = kept if args.json and runs else "no report written"',
-        'kept = kept if args.json else "no report written"',
-        (SCRIPT_TESTS + "test_ctrl_c_during_the_first_pair_writes_nothing",),
     ),
 ]
 

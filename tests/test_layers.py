@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from gc_layouts import incoming_axes_of
 from gradient_centralization import (
     GCRMSprop,
     GradientCentralization,
@@ -211,29 +212,39 @@ USER_NAMES = {
     "ffn": "mlp",
     "out": "proj",
 }
-# The one documented step for layers whose kind their name no longer tells.
+# The exclusion step for layers whose kind their name no longer tells.
 USER_STEP = ["(^|/)upsample/", "(^|/)spatial/", "(^|/)widen/"]
 
 
 @pytest.mark.parametrize("build", [decoder, transformer_block])
-def test_user_named_layers_with_the_documented_step(build):
+def test_user_named_layers_with_the_exclusion_step(build):
     model = build(USER_NAMES)
     excluded = [
         p
         for p in true_axes(model)
         if p.split("/")[0] in ("upsample", "spatial", "widen")
+        # By name, the query, key and value of an attention layer that is not
+        # called multi_head_attention are left alone: its layout is unknown.
+        or p in ("attn/query/kernel", "attn/key/kernel", "attn/value/kernel")
     ]
     centralized = check_model(model, left_alone=excluded, gc_exclude_names=USER_STEP)
     assert not set(excluded) & set(centralized)
-    # Names Keras fixes whatever the layer's name: separable, attention, embedding.
-    for path in (
-        "sep/depthwise_kernel",
-        "attn/query/kernel",
-        "attn/attention_output/kernel",
-    ):
+    # Names Keras fixes whatever the layer's name: separable, attention output.
+    for path in ("sep/depthwise_kernel", "attn/attention_output/kernel"):
         if path in true_axes(model):
             assert path in centralized
     assert set(kernels_of(model, layers.Conv2D, layers.Dense)) <= set(centralized)
+
+
+@pytest.mark.parametrize("names", [None, USER_NAMES], ids=["default", "user"])
+@pytest.mark.parametrize("build", [decoder, transformer_block])
+def test_layouts_read_off_the_layers_centralize_every_kernel(build, names):
+    """With `gc_incoming_axes=incoming_axes_of(model)`, whatever the names, every
+    kernel is centralized over its true axes, and nothing else is touched."""
+    model = build(names)
+    centralized = check_model(model, gc_incoming_axes=incoming_axes_of(model))
+    kernels = [p for p, axes in true_axes(model).items() if axes]
+    assert len(kernels) >= 5 and set(centralized) == set(kernels)
 
 
 def test_without_the_step_user_named_depthwise_and_transposed_kernels_go_wrong():
@@ -258,7 +269,19 @@ def test_without_the_step_user_named_depthwise_and_transposed_kernels_go_wrong()
         ("conv2d_transpose/kernel", 4, (0, 1, 3)),
         ("conv3d_transpose_1/kernel", 5, (0, 1, 2, 4)),
         ("multi_head_attention/query/kernel", 3, (0,)),
-        ("attn/value/kernel", 3, (0,)),
+        ("block/multi_head_attention_2/key/lora_kernel_a", 3, (0,)),
+        ("multi_head_attention/query/lora_kernel_b", 2, (0,)),
+        # Other attention layers: Gemma's (heads, inputs, head size) or Phi-3's
+        # (inputs, heads, head size) under the same names, so left alone.
+        ("attn/value/kernel", 3, ()),
+        ("decoder_block_0/attention/query/kernel", 3, ()),
+        ("transformer_layer_0/attention/query/lora_kernel_a", 3, ()),
+        ("dense/lora_kernel_a", 2, (0,)),
+        ("conv2d/lora_kernel_b", 2, (0,)),
+        ("lstm/lstm_cell/recurrent_kernel", 2, (0,)),
+        # Weights not named as Keras names kernels: experts, tables, scales.
+        ("moe/experts/expert_feedforward_gate_dense", 3, ()),
+        ("swin/attn/relative_position_bias_table", 2, ()),
         ("attn/attention_output/kernel", 3, (0, 1)),
         ("embedding/embeddings", 2, ()),
         ("multi_head_attention/query/bias", 2, ()),
@@ -320,3 +343,19 @@ def test_exclusions_survive_save_and_load(tmp_path):
     spatial = loaded.get_layer("spatial").kernel
     assert loaded.optimizer.gc_axes(spatial) == ()
     assert loaded.optimizer.gc_axes(loaded.get_layer("mix").kernel) == (0, 1, 2)
+
+
+def test_layouts_read_off_the_layers_survive_save_and_load(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = decoder(USER_NAMES)
+    optimizer = GCRMSprop(0.01, gc_incoming_axes=incoming_axes_of(model))
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(0).normal(size=(4, 4, 4, 8)).astype("float32")
+    model.fit(x, model.predict(x, verbose=0), epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path).optimizer
+    assert loaded.gc_incoming_axes == optimizer.gc_incoming_axes
+    # A user-named depthwise kernel: over its window, not by its name's rule.
+    assert loaded.gc_axes(model.get_layer("spatial").kernel) == (0, 1)
+    assert loaded.gc_axes(model.get_layer("upsample").kernel) == (0, 1, 3)
