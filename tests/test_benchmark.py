@@ -68,3 +68,41 @@ def test_arm_timing_runs_and_reports_both_ratios(tmp_path):
     assert run["ratio"] == plain[1] / gc[1]
     assert run["all_epochs_ratio"] == sum(plain) / sum(gc)
     assert "reported training time, RMSprop/GCRMSprop: mean " in result.stdout
+
+
+def test_attention_digits_centralizes_each_arm_as_designed(tmp_path):
+    arms = ["rmsprop", "wrong_axes", "true_axes", "left_alone"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "attention_digits.py"),
+            *("--seeds", "1", "--epochs", "1", "--json", "attention.json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "axes centralized: " + ", ".join(arms) in lines
+    # Gemma's layout (heads, inputs, head size): the heads, the inputs, none, none.
+    for name in ("query", "key", "value"):
+        assert f"attention/{name}/kernel (4, 32, 8): (), (0,), (1,), ()" in lines
+    assert "classifier/kernel (32, 10): (), (0,), (0,), (0,)" in lines
+    results = json.loads((tmp_path / "attention.json").read_text())
+    assert results["produced"]["date"] and results["produced"]["commit"]
+    (run,) = results["runs"]
+    assert run["seed"] == 0
+    assert set(run) == {"seed", *arms}
+    # Same start and batches: only the optimizer makes the arms' figures differ.
+    for arm in ("rmsprop", "wrong_axes", "left_alone"):
+        assert run[arm] != run["true_axes"], arm
+    assert all(0 <= run[arm]["test_accuracy"] <= 1 for arm in arms)
+    assert set(results["summary"]) == {
+        f"{metric}: {arm} - true_axes"
+        for metric in ("test_accuracy", "final_train_loss")
+        for arm in arms
+        if arm != "true_axes"
+    }
+    for arm in ("rmsprop", "wrong_axes", "left_alone"):
+        assert f"{arm} - true_axes = " in result.stdout
