@@ -699,8 +699,23 @@ def copyable_block():
     return source[start:end]
 
 
-def test_copyable_block_uses_public_keras_api_only():
-    tree = ast.parse(copyable_block())
+def copyable_companion():
+    """The companion's lines README tells users to copy below the block."""
+    source = open(repository_file("gc_layouts.py")).read()
+    return source[source.index("def owned_incoming_axes(") :].rstrip("\n")
+
+
+# What README shows to copy, and the global names each part may use unbound.
+COPYABLE = {
+    "block": (lambda: "import re\n\nimport keras\n\n\n" + copyable_block(), set()),
+    "companion": (copyable_companion, {"incoming_axes"}),
+}
+
+
+@pytest.mark.parametrize("part", COPYABLE)
+def test_copyable_code_uses_public_keras_api_only(part):
+    text, needs = COPYABLE[part]
+    tree = ast.parse(text())
     private = sorted(
         {
             node.attr
@@ -710,11 +725,9 @@ def test_copyable_block_uses_public_keras_api_only():
             and not (node.attr.startswith("__") and node.attr.endswith("__"))
         }
     )
-    assert private == [], f"private attributes used in the copyable block: {private}"
-    # It imports nothing itself and needs no global name but `re` and `keras`.
-    assert not [
-        n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-    ]
+    assert private == [], f"private attributes used in the copyable code: {private}"
+    # It needs no global name but `re`, `keras` and, for the companion, the
+    # block's `incoming_axes`.
     bound = {
         n.id
         for n in ast.walk(tree)
@@ -724,25 +737,36 @@ def test_copyable_block_uses_public_keras_api_only():
     bound |= {
         n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))
     }
+    bound |= {
+        alias.asname or alias.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import)
+        for alias in n.names
+    }
     used = {
         n.id
         for n in ast.walk(tree)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
     }
-    assert used - bound - set(dir(builtins)) == {"re", "keras"}
+    assert used - bound - set(dir(builtins)) == needs
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
 
 
-def test_readme_shows_the_copyable_block_as_it_is():
-    """README's code block to copy is the example's block, with its imports."""
+@pytest.mark.parametrize("part", COPYABLE)
+def test_readme_shows_the_copyable_code_as_it_is(part):
+    """README's code to copy is the example's block, with its imports, and the
+    companion's functions."""
     readme = open(repository_file("README.md")).read()
-    shown = "```python\nimport re\n\nimport keras\n\n\n" + copyable_block() + "\n```"
-    assert shown in readme
+    text, _ = COPYABLE[part]
+    assert "```python\n" + text() + "\n```" in readme
 
 
-def test_copyable_block_trains_on_its_own(tmp_path):
-    block = copyable_block()
+def test_copyable_code_trains_on_its_own(tmp_path):
+    """The block and the companion, pasted into one file, give this repository's
+    optimizer, and the companion's layouts."""
     path = tmp_path / "my_optimizers.py"
-    path.write_text("import re\n\nimport keras\n\n\n" + block + "\n")
+    parts = [text() for text, _ in COPYABLE.values()]
+    path.write_text("\n\n\n".join(parts) + "\n")
     namespace = {"__name__": "my_optimizers"}
     # The copy registers its own GCRMSprop under the same name: restore ours after.
     registered = dict(keras.saving.get_custom_objects())
@@ -751,9 +775,12 @@ def test_copyable_block_trains_on_its_own(tmp_path):
         copied = namespace["GCRMSprop"]
         assert copied is not GCRMSprop
         gc = fit_weights(copied(LEARNING_RATE))
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        axes = namespace["incoming_axes_of"](model)
     finally:
         keras.saving.get_custom_objects().clear()
         keras.saving.get_custom_objects().update(registered)
+    assert axes == {model.layers[0].kernel.path: (0,), model.layers[0].bias.path: ()}
     assert_all_close(gc, fit_weights(GCRMSprop(LEARNING_RATE)))
     assert_some_differ(gc, fit_weights(keras.optimizers.RMSprop(LEARNING_RATE)))
 
