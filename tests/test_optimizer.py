@@ -708,7 +708,7 @@ def copyable_companion():
 # What README shows to copy, and the global names each part may use unbound.
 COPYABLE = {
     "block": (lambda: "import re\n\nimport keras\n\n\n" + copyable_block(), set()),
-    "companion": (copyable_companion, {"incoming_axes"}),
+    "companion": (copyable_companion, {"incoming_axes", "keras"}),
 }
 
 
@@ -726,8 +726,8 @@ def test_copyable_code_uses_public_keras_api_only(part):
         }
     )
     assert private == [], f"private attributes used in the copyable code: {private}"
-    # It needs no global name but `re`, `keras` and, for the companion, the
-    # block's `incoming_axes`.
+    # The block needs no global name it does not import; the companion, pasted
+    # below it, needs the block's `keras` and `incoming_axes`.
     bound = {
         n.id
         for n in ast.walk(tree)
