@@ -15,7 +15,12 @@ import keras
 import pytest
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
-BACKEND_TESTS = ["test_centralize.py", "test_optimizer.py", "test_layers.py"]
+BACKEND_TESTS = [
+    "test_centralize.py",
+    "test_optimizer.py",
+    "test_layers.py",
+    "test_keras_hub.py",
+]
 # test_distribution.py starts its own JAX process (it needs XLA_FLAGS set first), and
 # test_real_data.py only runs the benchmark script: neither belongs here.
 

@@ -24,7 +24,7 @@ from gradient_centralization import GCRMSprop
 
 # keras-hub 0.32.0 requires Keras 3.15 or later; the oldest-versions job runs
 # Keras 3.10.0, without keras-hub (.ci/constraints-oldest.txt says so).
-if keras.version() < "3.15":
+if tuple(int(part) for part in keras.version().split(".")[:2]) < (3, 15):
     pytest.skip(
         f"keras-hub 0.32.0 needs Keras >= 3.15, not {keras.version()}",
         allow_module_level=True,
