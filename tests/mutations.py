@@ -4,12 +4,14 @@
     python tests/mutations.py --list     # the mutants and the tests that should fail
     python tests/mutations.py --only test-split epoch-time-offset
 
-Each mutant is one small semantic edit of `gradient_centralization.py`: the test
-figures taken from the training split, half a second added to every epoch, the
-verdict's "better" and "worse" swapped, Gradient Centralization replaced by the
-identity, and so on. For each one this script copies the repository (without its
+Each mutant is one small semantic edit of `gradient_centralization.py` or of its
+companion `gc_layouts.py`: the test figures taken from the training split, half a
+second added to every epoch, the verdict's "better" and "worse" swapped, Gradient
+Centralization replaced by the identity, an `EinsumDense` kernel's incoming axes
+inverted, and so on. For each one this script copies the repository (without its
 virtual environment and git folder) into a temporary folder, applies the edit to
-the copy, and runs the tests listed for it there with `pytest -x`. A mutant is
+the copy, runs the tests listed for it there with `pytest -x`, and restores the
+file. A mutant is
 killed when a test fails, and survives when they all pass. Before any mutant, the
 unmutated copy must pass every listed test, or the check stops: a test that fails
 anyway kills nothing.
@@ -31,21 +33,24 @@ from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = "gradient_centralization.py"
+COMPANION = "gc_layouts.py"
 
 
 @dataclass
 class Mutant:
     name: str
     claim: str
-    old: str  # Must occur exactly once in the example.
+    old: str  # Must occur exactly once in `file`.
     new: str
     tests: tuple  # pytest node ids, relative to the repository root.
     equivalent: str = ""  # Why it cannot change behaviour, for equivalent mutants.
+    file: str = EXAMPLE  # The file edited, relative to the repository root.
 
 
 SCRIPT_TESTS = "tests/test_script.py::"
 OPTIMIZER_TESTS = "tests/test_optimizer.py::"
 LAYERS_TESTS = "tests/test_layers.py::"
+HUB_TESTS = "tests/test_keras_hub.py::"
 
 MUTANTS = [
     # Gradient Centralization itself.
@@ -69,8 +74,8 @@ MUTANTS = [
     Mutant(
         "gc-mean-over-wrong-axes",
         "the mean is over each output neuron's incoming weights",
-        "return tuple(next(found, range(rank - 1)))",
-        "return tuple(next(found, range(1, rank)))",
+        'kernel(_[ab])?$": range(rank - 1),',
+        'kernel(_[ab])?$": range(1, rank),',
         (LAYERS_TESTS + "test_incoming_axes_golden_values",),
     ),
     # Each kind of kernel is centralized over its own incoming axes.
@@ -98,23 +103,68 @@ MUTANTS = [
     Mutant(
         "attention-heads-mixed",
         "query, key and value kernels are centralized per head and unit",
-        'r"(^|/)(query|key|value)/kernel$": (0,),',
-        'r"(^|/)(query|key|value)/kernel$": (0, 1),',
+        'r"(^|/)multi_head_attention(_\\d+)?/" + qkv: (0,),',
+        'r"(^|/)multi_head_attention(_\\d+)?/" + qkv: (0, 1),',
         (LAYERS_TESTS + "test_transformer_block",),
     ),
     Mutant(
         "embeddings-centralized",
-        "an embedding table is left alone",
-        'r"(embeddings|bias)$": (),',
-        'r"(embeddings|bias)$": (0,),',
-        (LAYERS_TESTS + "test_transformer_block",),
+        "what a name does not tell, such as an embedding table, is left alone",
+        "return tuple(next(found, ()))",
+        "return tuple(next(found, range(rank - 1)))",
+        # Not test_untouched_embedding_rows_stay_put: under TensorFlow an embedding's
+        # gradient is IndexedSlices, which centralize_gradient() leaves alone anyway.
+        (
+            LAYERS_TESTS + "test_transformer_block",
+            LAYERS_TESTS + "test_incoming_axes_golden_values",
+        ),
+    ),
+    Mutant(
+        "other-attention-as-outputs-last",
+        "by name, the query, key and value of other attention layers are left alone",
+        '        r"(^|/)" + qkv: (),\n',
+        "",
+        (
+            LAYERS_TESTS + "test_incoming_axes_golden_values",
+            HUB_TESTS + "test_by_names_no_kernel_is_centralized_along_wrong_axes",
+        ),
+    ),
+    Mutant(
+        "any-attention-as-multi-head-attention",
+        "only MultiHeadAttention's query, key and value are centralized by name",
+        'r"(^|/)multi_head_attention(_\\d+)?/" + qkv: (0,),',
+        'r"(^|/)\\w*attention(_\\d+)?/" + qkv: (0,),',
+        (
+            HUB_TESTS + "test_by_names_no_kernel_is_centralized_along_wrong_axes",
+            LAYERS_TESTS + "test_incoming_axes_golden_values",
+        ),
     ),
     Mutant(
         "exclusions-not-saved",
         "exclusions survive save and load_model",
-        '"gc_exclude_names": self.gc_exclude_names,',
-        '"gc_exclude_names": [],',
+        'names = ("gc_conv_only", "gc_exclude_names", "gc_incoming_axes")',
+        'names = ("gc_conv_only", "gc_incoming_axes")',
         (LAYERS_TESTS + "test_exclusions_survive_save_and_load",),
+    ),
+    Mutant(
+        "layouts-not-saved",
+        "the layouts read off the layers survive save and load_model",
+        'names = ("gc_conv_only", "gc_exclude_names", "gc_incoming_axes")',
+        'names = ("gc_conv_only", "gc_exclude_names")',
+        (LAYERS_TESTS + "test_layouts_read_off_the_layers_survive_save_and_load",),
+    ),
+    Mutant(
+        "layouts-ignored",
+        "the layouts read off the layers take precedence over the names",
+        "axes = self.gc_incoming_axes.get(path, incoming_axes(path, rank))",
+        "axes = incoming_axes(path, rank)",
+        # Not test_gemma_attention_is_centralized_over_the_model_axis: it checks
+        # incoming_axes_of() and the names, not the optimizer given the layouts.
+        (
+            LAYERS_TESTS + "test_layouts_read_off_the_layers_centralize_every_kernel",
+            LAYERS_TESTS + "test_layouts_read_off_the_layers_survive_save_and_load",
+            HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",
+        ),
     ),
     Mutant(
         "exclusions-ignored",
@@ -351,29 +401,29 @@ MUTANTS = [
     Mutant(
         "training-loss-first-epoch",
         "the training loss shown is the last epoch's",
-        '"Training loss": record["history"]["loss"][-1],',
-        '"Training loss": record["history"]["loss"][0],',
+        '"Training loss": lambda record: record["history"]["loss"][-1],',
+        '"Training loss": lambda record: record["history"]["loss"][0],',
         (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
     ),
     Mutant(
         "test-accuracy-from-training",
         "the test accuracy shown is the test split's",
-        '"Test accuracy": record["test"]["accuracy"],',
-        '"Test accuracy": record["history"]["accuracy"][-1],',
+        '"Test accuracy": lambda record: record["test"]["accuracy"],',
+        '"Test accuracy": lambda record: record["history"]["accuracy"][-1],',
         (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
     ),
     Mutant(
         "training-time-last-epoch",
         "the training time shown is the whole run's",
-        '"Training time, warm epochs (s)": record["training_time"],',
-        '"Training time, warm epochs (s)": record["epoch_times"][-1],',
+        '"Training time, warm epochs (s)": lambda record: record["training_time"],',
+        '"Training time, warm epochs (s)": lambda record: record["epoch_times"][-1],',
         (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
     ),
     Mutant(
         "columns-swapped",
         "each column is its optimizer's",
-        'f"{figures[key][label]:>36.4g}" for key in arms)',
-        'f"{figures[key][label]:>36.4g}" for key in reversed(arms))',
+        'f"{figure(records[key]):>36.4g}" for key in arms)',
+        'f"{figure(records[key]):>36.4g}" for key in reversed(arms))',
         (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
     ),
     Mutant(
@@ -451,8 +501,8 @@ MUTANTS = [
     Mutant(
         "directory-accepted-as-report",
         "an existing directory as --json is rejected before training",
-        "if os.path.isdir(path) or not writable:",
-        "if not writable:",
+        "if os.path.isdir(path) or not os.access(folder, os.W_OK):",
+        "if not os.access(folder, os.W_OK):",
         (SCRIPT_TESTS + "test_bad_values_exit_2",),
     ),
     Mutant(
@@ -461,6 +511,53 @@ MUTANTS = [
         "except Exception as error:",
         "except ModuleNotFoundError as error:",
         (SCRIPT_TESTS + "test_unreachable_dataset_explains_and_exits_1",),
+    ),
+    # The companion, gc_layouts.py: layouts read off the layers.
+    Mutant(
+        "einsum-incoming-axes-inverted",
+        "an EinsumDense kernel's incoming axes are the letters its output lacks",
+        "letter not in output)",
+        "letter in output)",
+        (
+            LAYERS_TESTS + "test_layouts_read_off_the_layers_centralize_every_kernel",
+            HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",
+        ),
+        file=COMPANION,
+    ),
+    Mutant(
+        "einsum-lora-b-left-alone",
+        "an EinsumDense's lora_kernel_b is centralized over the LoRA rank",
+        '"lora_kernel_b": (0,)}',
+        '"lora_kernel_b": ()}',
+        (HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",),
+        file=COMPANION,
+    ),
+    Mutant(
+        "einsum-lora-a-left-alone",
+        "an EinsumDense's lora_kernel_a is centralized over the kernel's incoming axes",
+        '"lora_kernel_a": incoming,',
+        '"lora_kernel_a": (),',
+        (HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",),
+        file=COMPANION,
+    ),
+    Mutant(
+        "own-layers-judged-by-name",
+        "the weights of a layer of another class than Keras' are left alone",
+        "if not classes or classes[0] is keras.Layer:",
+        "if not classes:",
+        (HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",),
+        file=COMPANION,
+    ),
+    Mutant(
+        "walk-misses-lists",
+        "the layers held in lists are found",
+        "isinstance(value, (list, tuple))",
+        "isinstance(value, tuple)",
+        (
+            LAYERS_TESTS + "test_layouts_read_off_the_layers_centralize_every_kernel",
+            HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",
+        ),
+        file=COMPANION,
     ),
 ]
 
@@ -488,11 +585,26 @@ def run_tests(folder, tests):
     return result.returncode == 0, (failed or [f"exit {result.returncode}"])[0], seconds
 
 
+def read_sources(mutants):
+    """The text of each file the mutants edit, by path."""
+    sources = {}
+    for mutant in mutants:
+        if mutant.file not in sources:
+            with open(os.path.join(ROOT, mutant.file)) as file:
+                sources[mutant.file] = file.read()
+    return sources
+
+
+def stale_mutants(mutants, sources):
+    """The names of the mutants whose `old` no longer occurs exactly once."""
+    return [m.name for m in mutants if sources[m.file].count(m.old) != 1]
+
+
 def check(mutants):
-    source = open(os.path.join(ROOT, EXAMPLE)).read()
-    stale = [m.name for m in mutants if source.count(m.old) != 1]
+    sources = read_sources(mutants)
+    stale = stale_mutants(mutants, sources)
     if stale:
-        sys.exit(f"The example changed; these mutants no longer apply: {stale}")
+        sys.exit(f"The code changed; these mutants no longer apply: {stale}")
     with tempfile.TemporaryDirectory() as folder:
         copy = os.path.join(folder, "repository")
         copy_repository(copy)
@@ -504,18 +616,19 @@ def check(mutants):
         print(f"Baseline passed in {seconds:.0f} s.\n", flush=True)
         wrong = []
         for mutant in mutants:
-            with open(os.path.join(copy, EXAMPLE), "w") as file:
-                file.write(source.replace(mutant.old, mutant.new))
+            with open(os.path.join(copy, mutant.file), "w") as file:
+                file.write(sources[mutant.file].replace(mutant.old, mutant.new))
             passed, failure, seconds = run_tests(copy, mutant.tests)
+            for name, source in sources.items():  # Every file as it was.
+                with open(os.path.join(copy, name), "w") as file:
+                    file.write(source)
             if mutant.equivalent:
                 outcome = "survived (equivalent)" if passed else "KILLED (equivalent?)"
             else:
                 outcome = "SURVIVED" if passed else f"killed by {failure}"
             if passed != bool(mutant.equivalent):
                 wrong.append(mutant.name)
-            print(f"{mutant.name:<34} {seconds:5.0f} s  {outcome}", flush=True)
-        with open(os.path.join(copy, EXAMPLE), "w") as file:
-            file.write(source)
+            print(f"{mutant.name:<38} {seconds:5.0f} s  {outcome}", flush=True)
     print(f"\n{len(mutants)} mutants, {len(wrong)} not as expected: {wrong or 'none'}")
     return 1 if wrong else 0
 
@@ -531,10 +644,15 @@ def main(argv=None):
         parser.error(f"unknown mutants: {sorted(unknown)}")
     mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
     if args.list:
+        stale = stale_mutants(mutants, read_sources(mutants))
         for mutant in mutants:
             kind = " (equivalent)" if mutant.equivalent else ""
-            print(f"{mutant.name}{kind}: {mutant.claim}; {', '.join(mutant.tests)}")
-        return 0
+            kind += " (STALE: edit no longer applies)" if mutant.name in stale else ""
+            where = "" if mutant.file == EXAMPLE else f" [{mutant.file}]"
+            print(
+                f"{mutant.name}{kind}{where}: {mutant.claim}; {', '.join(mutant.tests)}"
+            )
+        return 1 if stale else 0
     started = time.perf_counter()
     status = check(mutants)
     print(f"Total time: {(time.perf_counter() - started) / 60:.1f} min")
