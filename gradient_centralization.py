@@ -101,7 +101,8 @@ def parse_args(argv=None):
     if not 0 <= args.seed <= 2**32 - args.runs:
         parser.error(f"--seed must be between 0 and 2**32 - runs ({2**32 - args.runs})")
     for path in filter(None, (args.json, args.plot)):
-        folder = os.path.dirname(os.path.abspath(path))
+        # With a trailing separator, a folder that is a file is not writable.
+        folder = os.path.join(os.path.dirname(os.path.abspath(path)), "")
         if os.path.isdir(path) or not os.access(folder, os.W_OK):
             parser.error(f"cannot write {path}: not a file in a writable folder")
     formats = plt.Figure().canvas.get_supported_filetypes()

@@ -30,16 +30,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 from real_data import (  # noqa: E402
     LEARNING_RATE,
-    METRICS,
-    compare,
+    compare_with,
     load_data,
     paired_runs,
     parse_args,
     provenance,
+    seed_printer,
     write_json,
 )
 
@@ -152,32 +151,12 @@ def arm_axes():
     return axes
 
 
-def print_run(run):
-    accuracies = ", ".join(f"{arm} {run[arm]['test_accuracy']:.4f}" for arm in ARMS)
-    print(f"seed {run['seed']}: test accuracy {accuracies}", flush=True)
-
-
 def main(argv=None):
     args = parse_args(__doc__, argv)
     produced = provenance()
     arm_axes()
-    runs = paired_runs(ARMS, build_model, args, load_data(), print_run)
-    summary = {}
-    for metric, higher_is_better in METRICS.items():
-        for arm in ARMS:
-            mean = float(np.mean([run[arm][metric] for run in runs]))
-            print(f"{metric}, {arm}: mean {mean:.4f}")
-            if arm == "true_axes":
-                continue
-            name = f"{metric}: {arm} - true_axes"
-            summary[name], interval = compare(
-                [run[arm][metric] - run["true_axes"][metric] for run in runs],
-                higher_is_better,
-            )
-            print(
-                f"  {arm} - true_axes = {summary[name]['mean']:+.4f}, "
-                f"95% CI {interval}: {arm} {summary[name]['verdict']}"
-            )
+    runs = paired_runs(ARMS, build_model, args, load_data(), seed_printer(ARMS))
+    summary = compare_with("true_axes", ARMS, runs)
     write_json(args, runs, summary, produced)
     return 0
 

@@ -21,14 +21,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 from real_data import (  # noqa: E402
     LEARNING_RATE,
-    METRICS,
-    compare,
+    compare_with,
     load_data,
     paired_runs,
     parse_args,
+    seed_printer,
     write_json,
 )
 
@@ -68,30 +67,10 @@ def build_model():
     )
 
 
-def print_run(run):
-    accuracies = ", ".join(f"{arm} {run[arm]['test_accuracy']:.4f}" for arm in ARMS)
-    print(f"seed {run['seed']}: test accuracy {accuracies}", flush=True)
-
-
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    runs = paired_runs(ARMS, build_model, args, load_data(), print_run)
-    summary = {}
-    for metric, higher_is_better in METRICS.items():
-        for arm in ARMS:
-            mean = float(np.mean([run[arm][metric] for run in runs]))
-            print(f"{metric}, {arm}: mean {mean:.4f}")
-            if arm == "per_channel":
-                continue
-            name = f"{metric}: {arm} - per_channel"
-            summary[name], interval = compare(
-                [run[arm][metric] - run["per_channel"][metric] for run in runs],
-                higher_is_better,
-            )
-            print(
-                f"  {arm} - per_channel = {summary[name]['mean']:+.4f}, "
-                f"95% CI {interval}: {arm} {summary[name]['verdict']}"
-            )
+    runs = paired_runs(ARMS, build_model, args, load_data(), seed_printer(ARMS))
+    summary = compare_with("per_channel", ARMS, runs)
     write_json(args, runs, summary)
     return 0
 

@@ -169,6 +169,38 @@ def compare(differences, higher_is_better):
     return {**difference, "verdict": verdict(difference, higher_is_better)}, interval
 
 
+def seed_printer(arms):
+    """A `paired_runs` report that prints each arm's test accuracy of a seed."""
+
+    def print_seed(run):
+        accuracies = ", ".join(f"{arm} {run[arm]['test_accuracy']:.4f}" for arm in arms)
+        print(f"seed {run['seed']}: test accuracy {accuracies}", flush=True)
+
+    return print_seed
+
+
+def compare_with(reference, arms, runs):
+    """Prints each arm's mean of each metric, and each other arm's paired difference
+    from `reference` with its 95% interval and verdict; returns the differences."""
+    summary = {}
+    for metric, higher_is_better in METRICS.items():
+        for arm in arms:
+            mean = float(np.mean([run[arm][metric] for run in runs]))
+            print(f"{metric}, {arm}: mean {mean:.4f}")
+            if arm == reference:
+                continue
+            name = f"{metric}: {arm} - {reference}"
+            summary[name], interval = compare(
+                [run[arm][metric] - run[reference][metric] for run in runs],
+                higher_is_better,
+            )
+            print(
+                f"  {arm} - {reference} = {summary[name]['mean']:+.4f}, "
+                f"95% CI {interval}: {arm} {summary[name]['verdict']}"
+            )
+    return summary
+
+
 ARMS = {
     "rmsprop": lambda: keras.optimizers.RMSprop(LEARNING_RATE),
     "gc_rmsprop": lambda: GCRMSprop(LEARNING_RATE),

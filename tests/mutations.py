@@ -545,7 +545,10 @@ MUTANTS = [
         "the weights of a layer of another class than Keras' are left alone",
         "if not classes or classes[0] is keras.Layer:",
         "if not classes:",
-        (HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",),
+        (
+            LAYERS_TESTS
+            + "test_layouts_read_off_the_layers_leave_layers_of_their_own_alone",
+        ),
         file=COMPANION,
     ),
     Mutant(

@@ -359,3 +359,26 @@ def test_layouts_read_off_the_layers_survive_save_and_load(tmp_path):
     # A user-named depthwise kernel: over its window, not by its name's rule.
     assert loaded.gc_axes(model.get_layer("spatial").kernel) == (0, 1)
     assert loaded.gc_axes(model.get_layer("upsample").kernel) == (0, 1, 3)
+
+
+class OwnLayer(keras.Layer):
+    """A layer of its own: its weight is called `kernel`, its layout is its own."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(3, input_shape[-1], 5), name="kernel")
+
+    def call(self, inputs):
+        return keras.ops.einsum("bi,eio->bo", inputs, self.kernel)
+
+
+class MyConv2DTranspose(layers.Conv2DTranspose):
+    """A subclass of a Keras layer keeps its layout."""
+
+
+def test_layouts_read_off_the_layers_leave_layers_of_their_own_alone():
+    inputs = keras.Input((4, 4, 2))
+    x = MyConv2DTranspose(3, 3, name="mine")(inputs)
+    outputs = OwnLayer(name="own")(layers.GlobalAveragePooling2D()(x))
+    axes = incoming_axes_of(keras.Model(inputs, outputs))
+    assert axes["own/kernel"] == ()
+    assert axes["mine/kernel"] == (0, 1, 3)
