@@ -62,8 +62,18 @@ def centralize_by_hand(grad, conv_only=False):
     return grad - grad.mean(axis=tuple(range(grad.ndim - 1)), keepdims=True)
 
 
+def kernel_variables(values, prefix="layer"):
+    """Variables with the paths Keras gives layers' kernels (`layer0/kernel`, ...):
+    the block judges a kernel by its path, and leaves other names alone."""
+    variables = []
+    for index, value in enumerate(values):
+        with keras.name_scope(f"{prefix}{index}"):
+            variables.append(keras.Variable(value, name="kernel"))
+    return variables
+
+
 def apply_steps(optimizer, steps):
-    variables = [keras.Variable(value) for value in initial_values()]
+    variables = kernel_variables(initial_values())
     for grads in steps:
         optimizer.apply(
             [None if g is None else keras.ops.convert_to_tensor(g) for g in grads],
@@ -150,7 +160,7 @@ def test_clipping_comes_after_centralization(kwargs):
 def test_accumulation_steps_on_the_mean_centralized_gradient():
     steps = gradient_steps(2)
     optimizer = GCRMSprop(LEARNING_RATE, gradient_accumulation_steps=2)
-    variables = [keras.Variable(value) for value in initial_values()]
+    variables = kernel_variables(initial_values())
     optimizer.apply([keras.ops.convert_to_tensor(g) for g in steps[0]], variables)
     after_first = [keras.ops.convert_to_numpy(v) for v in variables]
     for moved, start in zip(after_first, initial_values(), strict=True):
@@ -172,11 +182,11 @@ def test_ema_tracks_the_weights_and_overwrites_them():
         ema_momentum=momentum,
         ema_overwrite_frequency=frequency,
     )
-    variables = [keras.Variable(value) for value in initial_values()]
+    variables = kernel_variables(initial_values())
     # Expected: the weights follow RMSprop on centralized gradients; the EMA copy
     # starts at the weights after the first step and moves halfway toward them.
     plain = keras.optimizers.RMSprop(LEARNING_RATE)
-    reference = [keras.Variable(value) for value in initial_values()]
+    reference = kernel_variables(initial_values())
     average = None
     for step, grads in enumerate(steps, start=1):
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
@@ -240,7 +250,7 @@ def test_golden_values_three_steps():
         [[-1.0, -2.0], [1.0, -1.0], [3.0, 0.0]],
         [[-1.0, -1.0], [0.0, 0.0], [1.0, 1.0]],
     ]
-    variable = keras.Variable(start)
+    (variable,) = kernel_variables([start])
     optimizer = GCRMSprop(learning_rate=0.1, rho=0.9, epsilon=1e-7)
     for grad in steps:
         optimizer.apply([keras.ops.convert_to_tensor(np.float32(grad))], [variable])
@@ -252,9 +262,7 @@ def test_golden_values_three_steps():
 
 def test_variable_overwritten_with_its_gradient_is_never_centralized():
     values = np.arange(6, dtype="float32").reshape(3, 2)
-    overwritten, kernel = keras.Variable(np.zeros((3, 2), "float32")), keras.Variable(
-        values
-    )
+    overwritten, kernel = kernel_variables([np.zeros((3, 2), "float32"), values])
     overwritten.overwrite_with_gradient = True
     optimizer = GCRMSprop(LEARNING_RATE)
     new_value = np.float32([[1.0, 5.0], [2.0, 7.0], [6.0, 9.0]])
@@ -279,7 +287,7 @@ def test_variable_overwritten_with_its_gradient_is_never_centralized():
 
 
 def apply_steps_on(optimizer, start, steps):
-    variables = [keras.Variable(value) for value in start]
+    variables = kernel_variables(start)
     for grads in steps:
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
     return [keras.ops.convert_to_numpy(v) for v in variables]
@@ -365,11 +373,9 @@ def test_conv_only_leaves_dense_kernels_alone():
 
 def test_excluded_variables_are_left_alone():
     steps = gradient_steps()
-    # Patterns searched in each variable's path: var0 exactly, and var2.
-    optimizer = GCRMSprop(LEARNING_RATE, gc_exclude_names=["^var0$", "var2"])
-    variables = [
-        keras.Variable(v, name=f"var{i}") for i, v in enumerate(initial_values())
-    ]
+    # Patterns searched in each variable's path: var0's, and var2's.
+    optimizer = GCRMSprop(LEARNING_RATE, gc_exclude_names=["^var0/", "var2"])
+    variables = kernel_variables(initial_values(), prefix="var")
     for grads in steps:
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
     expected = apply_steps(
@@ -429,7 +435,7 @@ def check_mixin(name):
 
 def apply_steps_stateless(optimizer, steps):
     """`apply_steps` through `stateless_apply`, as the JAX trainer calls it."""
-    variables = [keras.Variable(value) for value in initial_values()]
+    variables = kernel_variables(initial_values())
     optimizer.build(variables)
     values = [v.value for v in variables]
     state = [v.value for v in optimizer.variables]
@@ -465,9 +471,9 @@ def check_multi_optimizer():
         lambda variable: gc_optimizer if variable.path.startswith("gc") else adam
     )
     variables = [
-        keras.Variable(value, name=f"{group}{i}")
+        variable
         for group in ("gc", "adam")
-        for i, value in enumerate(initial_values())
+        for variable in kernel_variables(initial_values(), prefix=group)
     ]
     steps = gradient_steps()
     for grads in steps:
