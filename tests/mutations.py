@@ -469,6 +469,13 @@ MUTANTS = [
         "layers.Rescaling(1.0)",
         (SCRIPT_TESTS + "test_training_model_uses_keras_stock_augmentation_layers",),
     ),
+    Mutant(
+        "fit-warns-about-shuffle",
+        "a default run prints no warning of the example's making",
+        "        shuffle=False,  # The pipeline shuffles: `fit` cannot shuffle a tf.data one.\n",
+        "",
+        ("tests/test_notebook.py::test_script_runs_with_no_flags",),
+    ),
     # Bad input and the offline message.
     Mutant(
         "infinite-learning-rate-accepted",

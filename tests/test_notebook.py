@@ -339,6 +339,8 @@ def test_script_runs_with_no_flags(reader_env, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-5000:]
     assert "Traceback" not in result.stderr
+    # No warning of the example's making (fit's `shuffle=True` on a tf.data one).
+    assert "Warning" not in result.stdout + result.stderr
     for line in COMPARISON:
         assert line in result.stdout
     assert "Total params: 1,704,097" in result.stdout
