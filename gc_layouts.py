@@ -45,7 +45,8 @@ def incoming_axes_of(model):
     layers_by_path, layers_to_visit = {}, [model]
     while layers_to_visit:
         layer = layers_to_visit.pop()
-        if layers_by_path.setdefault(layer.path, layer) is layer:
+        if layer.path not in layers_by_path:  # Each layer once, cycles or not.
+            layers_by_path[layer.path] = layer
             # Keras tracks the layers held in a layer's attributes, lists included.
             for value in vars(layer).values():
                 values = value if isinstance(value, (list, tuple)) else [value]
