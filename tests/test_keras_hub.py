@@ -35,23 +35,10 @@ from keras_hub import models  # noqa: E402
 
 LLM = dict(vocabulary_size=64, num_layers=1, hidden_dim=16, intermediate_dim=32)
 GQA = dict(num_query_heads=2, num_key_value_heads=1)
+HEADS = dict(num_heads=2)
 BACKBONES = {
-    "bert": lambda: models.BertBackbone(
-        vocabulary_size=64,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=8,
-    ),
-    "gpt2": lambda: models.GPT2Backbone(
-        vocabulary_size=64,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=8,
-    ),
+    "bert": lambda: models.BertBackbone(max_sequence_length=8, **HEADS, **LLM),
+    "gpt2": lambda: models.GPT2Backbone(max_sequence_length=8, **HEADS, **LLM),
     # Two key-value heads: with one, a centralization over the heads would skip it.
     "gemma": lambda: models.GemmaBackbone(
         num_query_heads=2, num_key_value_heads=2, head_dim=8, **LLM
@@ -64,14 +51,7 @@ BACKBONES = {
     "qwen3_moe": lambda: models.Qwen3MoeBackbone(
         head_dim=8, moe_intermediate_dim=16, num_experts=2, top_k=1, **GQA, **LLM
     ),
-    "t5": lambda: models.T5Backbone(
-        vocabulary_size=64,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        key_value_dim=8,
-    ),
+    "t5": lambda: models.T5Backbone(key_value_dim=8, **HEADS, **LLM),
     "vit": lambda: models.ViTBackbone(
         image_shape=(16, 16, 3),
         patch_size=8,
