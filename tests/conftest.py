@@ -57,3 +57,21 @@ def reader_env(prepared_data_dir):
     # A kernel shows matplotlib figures inline only with its own default backend.
     env.pop("MPLBACKEND", None)
     return env
+
+
+@pytest.fixture
+def run_benchmark(tmp_path):
+    """Runs `benchmarks/SCRIPT FLAGS...` in `tmp_path`, where a relative `--json`
+    lands; returns the finished process, which must have succeeded."""
+
+    def run(script, *flags):
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "benchmarks", script), *flags],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result
+
+    return run

@@ -1,34 +1,22 @@
 """A small run of benchmarks/bench.py, to keep it working (not a timing test)."""
 
 import json
-import os
-import subprocess
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_benchmark_runs_and_reports_ratios(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", "bench.py"),
-            "--examples",
-            "16",
-            "--batch-size",
-            "8",
-            "--epochs",
-            "2",
-            "--gc-steps",
-            "1",
-            "--json",
-            "bench.json",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+def test_benchmark_runs_and_reports_ratios(run_benchmark, tmp_path):
+    result = run_benchmark(
+        "bench.py",
+        "--examples",
+        "16",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "2",
+        "--gc-steps",
+        "1",
+        "--json",
+        "bench.json",
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((tmp_path / "bench.json").read_text())
     assert set(results["ratios"]) == {
         "epoch_time_ratio",
@@ -46,19 +34,12 @@ def test_benchmark_runs_and_reports_ratios(tmp_path):
     assert "epoch_time_ratio:" in result.stdout and "peak_rss_ratio:" in result.stdout
 
 
-def test_arm_timing_runs_and_reports_both_ratios(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", "arm_timing.py"),
-            *("--examples", "8", "--repeats", "1", "--epochs", "2"),
-            *("--json", "timing.json"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+def test_arm_timing_runs_and_reports_both_ratios(run_benchmark, tmp_path):
+    result = run_benchmark(
+        "arm_timing.py",
+        *("--examples", "8", "--repeats", "1", "--epochs", "2"),
+        *("--json", "timing.json"),
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((tmp_path / "timing.json").read_text())
     (runs,) = results["runs"].values()
     (run,) = runs
@@ -70,19 +51,12 @@ def test_arm_timing_runs_and_reports_both_ratios(tmp_path):
     assert "reported training time, RMSprop/GCRMSprop: mean " in result.stdout
 
 
-def test_attention_digits_centralizes_each_arm_as_designed(tmp_path):
+def test_attention_digits_centralizes_each_arm_as_designed(run_benchmark, tmp_path):
     arms = ["rmsprop", "wrong_axes", "true_axes", "left_alone"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", "attention_digits.py"),
-            *("--seeds", "1", "--epochs", "1", "--json", "attention.json"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+    result = run_benchmark(
+        "attention_digits.py",
+        *("--seeds", "1", "--epochs", "1", "--json", "attention.json"),
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = [line.strip() for line in result.stdout.splitlines()]
     assert "axes centralized: " + ", ".join(arms) in lines
     # Gemma's layout (heads, inputs, head size): the heads, the inputs, none, none.

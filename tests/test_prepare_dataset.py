@@ -84,15 +84,20 @@ def test_prepare_gives_the_folders_pictures_and_labels(pictures, tmp_path, no_pr
     assert (module._TRAIN_URL, module._TEST_URL) == urls
 
 
-def test_script_prepares_the_data_dir(pictures, tmp_path):
-    folder, expected = pictures
-    data_dir = tmp_path / "tfds"
-    result = subprocess.run(
+def run_script(folder, data_dir, timeout):
+    """`python benchmarks/prepare_dataset.py PICTURES DATA_DIR`, finished."""
+    return subprocess.run(
         [sys.executable, SCRIPT, str(folder), str(data_dir)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
+
+
+def test_script_prepares_the_data_dir(pictures, tmp_path):
+    folder, expected = pictures
+    data_dir = tmp_path / "tfds"
+    result = run_script(folder, data_dir, timeout=300)
     assert result.returncode == 0, result.stderr[-5000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == SIZES
     assert loaded(data_dir) == expected
@@ -124,12 +129,7 @@ CASES = ["missing", "unpacked at the root", "no validation", "a class without pi
 def test_script_refuses_bad_pictures_with_a_message(tmp_path, case):
     folder, message = bad_pictures(tmp_path, case)
     data_dir = tmp_path / "tfds"
-    result = subprocess.run(
-        [sys.executable, SCRIPT, str(folder), str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_script(folder, data_dir, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert "usage:" in result.stderr and "error:" in result.stderr, result.stderr
