@@ -213,6 +213,29 @@ MUTANTS = [
         "model.evaluate(train_ds.batch(args.batch_size)",
         (SCRIPT_TESTS + "test_test_figures_come_from_the_test_split",),
     ),
+    Mutant(
+        "auc-on-training-pictures",
+        "the test AUC is measured on the test split",
+        '"test": {key: test[key] for key in ("loss", "accuracy", "auc")},',
+        '"test": {**{key: test[key] for key in ("loss", "accuracy")}, "auc": '
+        "model.evaluate(train_ds.batch(args.batch_size), return_dict=True)"
+        '["auc"]},',
+        (SCRIPT_TESTS + "test_test_figures_come_from_the_test_split",),
+    ),
+    Mutant(
+        "auc-lower-is-better",
+        "a higher test AUC counts as better in the verdict",
+        '{"auc": True, "accuracy": True, "loss": False}',
+        '{"auc": False, "accuracy": True, "loss": False}',
+        (SCRIPT_TESTS + "test_summary_is_gc_minus_plain_with_verdicts",),
+    ),
+    Mutant(
+        "auc-not-in-summary",
+        "the interval and verdict cover the test AUC",
+        '{"auc": True, "accuracy": True, "loss": False}',
+        '{"accuracy": True, "loss": False}',
+        (SCRIPT_TESTS + "test_summary_is_gc_minus_plain_with_verdicts",),
+    ),
     # The times are each epoch's wall time.
     Mutant(
         "epoch-time-offset",
@@ -315,8 +338,8 @@ MUTANTS = [
     Mutant(
         "later-pairs-reuse-the-first-seed",
         "pair i is trained from seed + i",
-        "records[key] = train_arm(optimizer_class, seed, data, args)",
-        "records[key] = train_arm(optimizer_class, args.seed, data, args)",
+        "train_arm(cls, seed, data, args) for k, (_, cls)",
+        "train_arm(cls, args.seed, data, args) for k, (_, cls)",
         (SCRIPT_TESTS + "test_each_pair_is_trained_from_its_recorded_seed",),
     ),
     Mutant(
@@ -336,8 +359,8 @@ MUTANTS = [
     Mutant(
         "json-only-at-the-end",
         "the report is written after every pair",
-        "    if args.json:\n        config =",
-        "    if args.json and len(runs) == args.runs:\n        config =",
+        "    if args.json:\n        backend =",
+        "    if args.json and len(runs) == args.runs:\n        backend =",
         (SCRIPT_TESTS + "test_interrupted_run_keeps_every_finished_pair",),
     ),
     Mutant(
@@ -379,8 +402,8 @@ MUTANTS = [
     Mutant(
         "higher-loss-is-better",
         "a lower test loss is better",
-        '(("accuracy", True), ("loss", False))',
-        '(("accuracy", True), ("loss", True))',
+        '"accuracy": True, "loss": False}',
+        '"accuracy": True, "loss": True}',
         (SCRIPT_TESTS + "test_summary_is_gc_minus_plain_with_verdicts",),
     ),
     Mutant(
@@ -410,6 +433,13 @@ MUTANTS = [
         "the test accuracy shown is the test split's",
         '"Test accuracy": lambda record: record["test"]["accuracy"],',
         '"Test accuracy": lambda record: record["history"]["accuracy"][-1],',
+        (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
+    ),
+    Mutant(
+        "test-auc-shows-accuracy",
+        "the test AUC shown is the test split's AUC",
+        '"Test AUC": lambda record: record["test"]["auc"],',
+        '"Test AUC": lambda record: record["test"]["accuracy"],',
         (SCRIPT_TESTS + "test_pair_table_shows_each_figure_in_its_column",),
     ),
     Mutant(

@@ -4,6 +4,7 @@ the interval and the verdict, the report written after every pair).
 """
 
 import ast
+import datetime
 import importlib.util
 import json
 import os
@@ -28,8 +29,10 @@ TABLE_LABELS = (
     "Training accuracy",
     "Test loss",
     "Test accuracy",
+    "Test AUC",
     "Training time, warm epochs (s)",
 )
+TEST_METRICS = ("test_auc", "test_accuracy", "test_loss")
 
 
 def run_script(command_line, cwd, env=None):
@@ -76,7 +79,17 @@ def report_run(tmp_path_factory):
 
 def test_report_schema(report_run):
     _, report, _ = report_run
-    assert set(report) == {"config", "runs", "summary"}
+    assert set(report) == {"config", "produced", "runs", "summary"}
+    produced = dict(report["produced"])
+    written = datetime.datetime.strptime(produced.pop("date"), "%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert datetime.timedelta(0) <= now - written < datetime.timedelta(hours=1)
+    backend = keras.backend.backend()
+    assert produced == {
+        "keras": keras.version(),
+        "tensorflow": tf.__version__,
+        backend: sys.modules[backend].__version__,
+    }
     assert report["config"] == {
         "epochs": 2,
         "batch_size": 8,
@@ -95,7 +108,8 @@ def test_report_schema(report_run):
             assert len(arm["epoch_times"]) == 2 and min(arm["epoch_times"]) > 0
             # The warm epochs: all but the first.
             assert arm["training_time"] == pytest.approx(arm["epoch_times"][1])
-            assert set(arm["test"]) == {"loss", "accuracy"}
+            assert set(arm["test"]) == {"loss", "accuracy", "auc"}
+            assert 0 <= arm["test"]["auc"] <= 1
             assert re.fullmatch("[0-9a-f]{16}", arm["initial_weights"])
     assert set(report["summary"]) == {"difference", "verdict"}
 
@@ -122,7 +136,8 @@ def test_arms_start_equal_and_train_differently(report_run):
 def test_summary_is_the_paired_difference_of_the_runs(report_run):
     _, report, _ = report_run
     summary = report["summary"]
-    for metric in ("accuracy", "loss"):
+    assert set(summary["difference"]) == set(summary["verdict"]) == set(TEST_METRICS)
+    for metric in ("auc", "accuracy", "loss"):
         differences = [
             run["arms"]["gc_rmsprop"]["test"][metric]
             - run["arms"]["rmsprop"]["test"][metric]
@@ -132,7 +147,7 @@ def test_summary_is_the_paired_difference_of_the_runs(report_run):
         difference = summary["difference"][f"test_{metric}"]
         assert difference["mean"] == pytest.approx(expected["mean"])
         assert difference["ci95"] == pytest.approx(expected["ci95"])
-        higher_is_better = metric == "accuracy"
+        higher_is_better = metric != "loss"
         assert summary["verdict"][f"test_{metric}"] == gc.verdict(
             expected, higher_is_better
         )
@@ -162,7 +177,7 @@ def test_printed_sections_in_order(report_run):
     for label in TABLE_LABELS:
         assert out.count(f"\n{label} ") == 2
     summary = report["summary"]
-    for name in ("test_accuracy", "test_loss"):
+    for name in TEST_METRICS:
         low, high = summary["difference"][name]["ci95"]
         line = f"{name}: {summary['difference'][name]['mean']:+.4g}, 95% CI "
         assert f"{line}[{low:+.4g}, {high:+.4g}]: " in out
@@ -186,10 +201,7 @@ def test_same_seed_same_numbers_and_one_table_for_one_pair(report_run, tmp_path)
         assert repeat["history"] == first["history"]
         assert repeat["test"] == first["test"]
         assert repeat["initial_weights"] == first["initial_weights"]
-    assert again["summary"]["verdict"] == {
-        "test_accuracy": "single run",
-        "test_loss": "single run",
-    }
+    assert again["summary"]["verdict"] == dict.fromkeys(TEST_METRICS, "single run")
     out = result.stdout
     assert "A single run supports no claim" in out
     assert out.count("Using Gradient Centralization") == 1 and "±" not in out
@@ -226,7 +238,7 @@ def options(*flags):
 def untrained_scores(seed, dataset):
     keras.utils.set_random_seed(seed)
     model = gc.build_training_model()
-    model.compile("rmsprop", "binary_crossentropy", metrics=["accuracy"])
+    model.compile("rmsprop", "binary_crossentropy", metrics=["accuracy", "auc"])
     return model.evaluate(dataset.batch(4), verbose=0, return_dict=True)
 
 
@@ -239,6 +251,7 @@ def test_test_figures_come_from_the_test_split():
     on_test, on_train = untrained_scores(7, test), untrained_scores(7, train)
     assert on_test["loss"] != pytest.approx(on_train["loss"], rel=1e-3)
     assert on_test["accuracy"] != on_train["accuracy"]
+    assert on_test["auc"] != pytest.approx(on_train["auc"], abs=1e-3)
     assert record["test"] == pytest.approx(on_test, rel=1e-5)
 
 
@@ -362,12 +375,12 @@ def test_the_arms_are_rmsprop_and_gcrmsprop():
 # The figures printed: the table of a pair.
 
 
-def fake_record(losses, accuracies, test_loss, test_accuracy, epoch_times):
+def fake_record(losses, accuracies, test_loss, test_accuracy, epoch_times, auc=0.5):
     return {
         "history": {"loss": losses, "accuracy": accuracies},
         "epoch_times": epoch_times,
         "training_time": sum(epoch_times),
-        "test": {"loss": test_loss, "accuracy": test_accuracy},
+        "test": {"loss": test_loss, "accuracy": test_accuracy, "auc": auc},
         "initial_weights": "0" * 16,
     }
 
@@ -383,8 +396,12 @@ def table_cells(text):
 
 def test_pair_table_shows_each_figure_in_its_column():
     records = {
-        "rmsprop": fake_record([0.9, 0.61], [0.4, 0.72], 0.55, 0.75, [2.0, 1.0, 1.5]),
-        "gc_rmsprop": fake_record([0.8, 0.42], [0.5, 0.83], 0.45, 0.8125, [3, 2.5]),
+        "rmsprop": fake_record(
+            [0.9, 0.61], [0.4, 0.72], 0.55, 0.75, [2.0, 1.0, 1.5], auc=0.875
+        ),
+        "gc_rmsprop": fake_record(
+            [0.8, 0.42], [0.5, 0.83], 0.45, 0.8125, [3, 2.5], auc=0.9375
+        ),
     }
     text = gc.format_pair(records)
     header = text.splitlines()[0]
@@ -394,6 +411,7 @@ def test_pair_table_shows_each_figure_in_its_column():
         "Training accuracy": ["0.72", "0.83"],
         "Test loss": ["0.55", "0.45"],
         "Test accuracy": ["0.75", "0.8125"],
+        "Test AUC": ["0.875", "0.9375"],
         "Training time, warm epochs (s)": ["4.5", "5.5"],
     }
 
@@ -455,46 +473,48 @@ def test_single_run_and_diverged_runs_support_no_claim():
 
 
 def pairs_from(test_figures):
-    """Runs whose arms have the given (plain, gc) test (loss, accuracy)."""
+    """Runs whose arms have the given (plain, gc) test (loss, accuracy[, AUC])."""
     return [
         {
             "seed": seed,
             "arms": {
-                key: fake_record([0.5], [0.5], loss, accuracy, [1.0])
-                for key, (loss, accuracy) in zip(ARM_KEYS, figures)
+                key: fake_record([0.5], [0.5], *test[:2], [1.0], *test[2:])
+                for key, test in zip(ARM_KEYS, figures)
             },
         }
         for seed, figures in enumerate(test_figures)
     ]
 
 
-# Test (loss, accuracy) of three pairs, (plain, GC): GC's accuracy is 0.05 to 0.07
-# higher and its loss 0.05 to 0.07 lower.
+# Test (loss, accuracy, AUC) of three pairs, (plain, GC): GC's accuracy is 0.05 to
+# 0.07 higher, its loss 0.05 to 0.07 lower and its AUC 0.02 to 0.04 higher.
 TEST_FIGURES = [
-    ((0.60, 0.70), (0.55, 0.75)),
-    ((0.50, 0.72), (0.44, 0.78)),
-    ((0.40, 0.74), (0.33, 0.81)),
+    ((0.60, 0.70, 0.80), (0.55, 0.75, 0.82)),
+    ((0.50, 0.72, 0.82), (0.44, 0.78, 0.85)),
+    ((0.40, 0.74, 0.84), (0.33, 0.81, 0.88)),
 ]
 
 
 def test_summary_is_gc_minus_plain_with_verdicts():
     summary = gc.summarize(pairs_from(TEST_FIGURES))
+    assert summary["difference"]["test_auc"]["mean"] == pytest.approx(0.03)
     assert summary["difference"]["test_accuracy"]["mean"] == pytest.approx(0.06)
     assert summary["difference"]["test_loss"]["mean"] == pytest.approx(-0.06)
     # t(0.975, 2) * 0.01 / sqrt(3) = 0.0248414.
     assert summary["difference"]["test_loss"]["ci95"] == pytest.approx(
         [-0.0848414, -0.0351586], abs=1e-6
     )
-    assert summary["verdict"] == {"test_accuracy": "better", "test_loss": "better"}
+    assert summary["verdict"] == dict.fromkeys(TEST_METRICS, "better")
     text = gc.format_summary(summary, 3)
     assert text.splitlines() == [
         "GC minus plain RMSprop, over 3 pairs of runs:",
+        "test_auc: +0.03, 95% CI [+0.005159, +0.05484]: GC better",
         "test_accuracy: +0.06, 95% CI [+0.03516, +0.08484]: GC better",
         "test_loss: -0.06, 95% CI [-0.08484, -0.03516]: GC better",
     ]
     swapped = [(centralized, plain) for plain, centralized in TEST_FIGURES]
     worse = gc.summarize(pairs_from(swapped))
-    assert worse["verdict"] == {"test_accuracy": "worse", "test_loss": "worse"}
+    assert worse["verdict"] == dict.fromkeys(TEST_METRICS, "worse")
     assert "GC worse" in gc.format_summary(worse, 3)
 
 
