@@ -61,8 +61,9 @@ def reader_env(prepared_data_dir):
 
 @pytest.fixture
 def run_benchmark(tmp_path):
-    """Runs `benchmarks/SCRIPT FLAGS...` in `tmp_path`, where a relative `--json`
-    lands; returns the finished process, which must have succeeded."""
+    """Runs `benchmarks/SCRIPT FLAGS...` (SCRIPT as `speed/epoch_time_ratio.py`) in
+    `tmp_path`, where a relative `--json` lands; returns the finished process, which
+    must have succeeded."""
 
     def run(script, *flags):
         result = subprocess.run(

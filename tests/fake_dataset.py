@@ -2,10 +2,10 @@
 
 `prepare(data_dir)` writes a few generated 300x300 RGB PNGs into a folder laid out
 like the real pictures (`train/{horses,humans}/*.png`,
-`validation/{horses,humans}/*.png`) and hands it to benchmarks/prepare_dataset.py,
-which zips each split as the real downloads are laid out, serves the zips from
-127.0.0.1, points the builder's `_TRAIN_URL` and `_TEST_URL` at them and runs
-`download_and_prepare()` into `data_dir`. This runs tfds' real
+`validation/{horses,humans}/*.png`) and hands it to
+benchmarks/tools/prepare_dataset.py, which zips each split as the real downloads
+are laid out, serves the zips from 127.0.0.1, points the builder's `_TRAIN_URL` and
+`_TEST_URL` at them and runs `download_and_prepare()` into `data_dir`. This runs tfds' real
 download-and-prepare path (the one a first real run takes), not
 `tfds.testing.mock_data`. Afterwards `data_dir` loads like the real dataset, e.g.
 through `TFDS_DATA_DIR`.
@@ -25,7 +25,7 @@ import zlib
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "tools"))
 
 import prepare_dataset  # noqa: E402
 

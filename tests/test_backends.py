@@ -25,7 +25,7 @@ BACKEND_TESTS = [
     "test_keras_hub.py",
 ]
 # test_distribution.py starts its own JAX process (it needs XLA_FLAGS set first), and
-# test_real_data.py only runs the benchmark script: neither belongs here.
+# test_digits_gc_vs_rmsprop.py only runs the benchmark script: neither belongs here.
 BACKENDS = {"jax": "jax", "torch": "torch"}  # backend: the module it needs
 
 

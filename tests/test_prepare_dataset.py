@@ -1,4 +1,4 @@
-"""benchmarks/prepare_dataset.py, offline, on a few generated pictures.
+"""benchmarks/tools/prepare_dataset.py, offline, on a few generated pictures.
 
 The pictures differ from each other (noise) and the classes and splits differ in
 size, so a swapped label, a dropped picture or split, or a split read from the
@@ -14,8 +14,8 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "benchmarks", "prepare_dataset.py")
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+SCRIPT = os.path.join(ROOT, "benchmarks", "tools", "prepare_dataset.py")
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import fake_dataset  # noqa: E402
@@ -85,7 +85,7 @@ def test_prepare_gives_the_folders_pictures_and_labels(pictures, tmp_path, no_pr
 
 
 def run_script(folder, data_dir, timeout):
-    """`python benchmarks/prepare_dataset.py PICTURES DATA_DIR`, finished."""
+    """`python benchmarks/tools/prepare_dataset.py PICTURES DATA_DIR`, finished."""
     return subprocess.run(
         [sys.executable, SCRIPT, str(folder), str(data_dir)],
         capture_output=True,

@@ -1,7 +1,7 @@
-"""The original keras.io example's code, run as it is, to see what its table measured.
+"""What did the original keras.io example's table measure? Its code, run as it is.
 
-    TFDS_DATA_DIR=DIR python benchmarks/original_example.py [--seeds 1337 1338 1339]
-        [--json PATH]
+    TFDS_DATA_DIR=DIR python benchmarks/reproduction/original_example.py
+        [--seeds 1337 1338 1339] [--json PATH]
 
 The training code below is the original's (its Keras 3 version, 2023): the same
 input pipeline, model, `GCRMSprop` with its `get_gradients()` hook, and the same two

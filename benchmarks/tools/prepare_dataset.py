@@ -1,6 +1,6 @@
-"""Prepares tfds' `horses_or_humans` offline, from a folder of its original pictures.
+"""How to prepare tfds' `horses_or_humans` offline? From a folder of its pictures.
 
-    python benchmarks/prepare_dataset.py PICTURES DATA_DIR
+    python benchmarks/tools/prepare_dataset.py PICTURES DATA_DIR
 
 PICTURES holds the two splits as the dataset's own zips unpack them:
 

@@ -1,11 +1,12 @@
-"""A tiny run of benchmarks/real_data.py, to keep it working (no assertion on the effect)."""
+"""A tiny run of benchmarks/experiments/digits_gc_vs_rmsprop.py, to keep it working (no
+assertion on the effect)."""
 
 import json
 
 
-def test_real_data_benchmark_prints_verdicts(run_benchmark, tmp_path):
+def test_digits_gc_vs_rmsprop_prints_verdicts(run_benchmark, tmp_path):
     result = run_benchmark(
-        "real_data.py",
+        "experiments/digits_gc_vs_rmsprop.py",
         *("--seeds", "2", "--epochs", "1", "--json", "result.json"),
     )
     lines = result.stdout.splitlines()

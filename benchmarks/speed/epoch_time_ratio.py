@@ -1,7 +1,10 @@
 """Does the "Training time" row compare optimizers, or the order of the arms?
 
-    python benchmarks/arm_timing.py [--example PATH ...] [--repeats 4] [--epochs 2]
-                                    [--examples 1027] [--json PATH]
+    python benchmarks/speed/epoch_time_ratio.py [--example PATH ...] [--repeats 4]
+        [--epochs 2] [--examples 1027] [--json PATH]
+
+An "arm" is one of the two training runs of a pair: RMSprop's, then GCRMSprop's,
+one after the other in the same process.
 
 Runs the example as a reader does (`python gradient_centralization.py`), in a fresh
 process each time, at a learning rate of 1e-30 on `--examples` mock images: both
@@ -27,14 +30,16 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "experiments"))
 
-# The examples run in the reader's environment, not in one real_data's import changes.
+# The examples run in the reader's environment, not in one digits_gc_vs_rmsprop's
+# import changes.
 ENVIRONMENT = dict(os.environ)
 
+from digits_gc_vs_rmsprop import provenance, relative  # noqa: E402
 from gradient_centralization import paired_difference  # noqa: E402
-from real_data import provenance, relative  # noqa: E402
 
 
 def resolve(example, folder):

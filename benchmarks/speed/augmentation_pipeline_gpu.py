@@ -1,8 +1,10 @@
-"""GPU benchmark: the original example's input pipeline against this project's, one
-model trained on the GPU, side by side in one process.
+"""On a GPU, is augmenting inside the model faster than the original's host pipeline?
 
-    KERAS_BACKEND=jax python benchmarks/gpu_bench.py [--examples 1027]
-        [--batch-size 128] [--epochs 4] [--gc-steps 20] [--json PATH]
+The original example's input pipeline against this project's, one model trained on
+the GPU, side by side in one process.
+
+    KERAS_BACKEND=jax python benchmarks/speed/augmentation_pipeline_gpu.py
+        [--examples 1027] [--batch-size 128] [--epochs 4] [--gc-steps 20] [--json PATH]
 
 It needs Keras and a GPU, not TensorFlow (the GPU machine it was written for had JAX
 and PyTorch only), so both arms run on the JAX backend, on 1,027 random 300x300
@@ -32,7 +34,7 @@ import numpy as np
 import scipy.stats  # noqa: F401
 from keras import layers
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 # The example imports TensorFlow and tensorflow-datasets for its data pipeline;
 # nothing used here needs them, so stand-ins let it import without them.
 with unittest.mock.patch.dict(
@@ -43,7 +45,7 @@ with unittest.mock.patch.dict(
     },
 ):
     import gradient_centralization as gc
-from bench import interleaved_train_steps  # noqa: E402
+from augmentation_pipeline_cpu import interleaved_train_steps  # noqa: E402
 
 
 class OriginalPipeline(keras.utils.PyDataset):

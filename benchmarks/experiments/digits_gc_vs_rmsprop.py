@@ -1,7 +1,10 @@
-"""GCRMSprop against RMSprop on real images, offline: scikit-learn's bundled
-handwritten digits (1,797 grayscale 8x8 images, 10 classes; not horses_or_humans).
+"""Does GCRMSprop train better than RMSprop on real images (scikit-learn's digits)?
 
-    python benchmarks/real_data.py [--seeds 10] [--epochs 10] [--json PATH]
+GCRMSprop against RMSprop, offline, on scikit-learn's bundled handwritten digits
+(1,797 grayscale 8x8 images, 10 classes; not horses_or_humans).
+
+    python benchmarks/experiments/digits_gc_vs_rmsprop.py [--seeds 10] [--epochs 10]
+        [--json PATH]
 
 For each seed, both arms start from the same initial weights and see the same
 batches in the same order; the optimizer is the only difference. Printed per metric:
@@ -20,7 +23,7 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import keras  # noqa: E402

@@ -1,9 +1,10 @@
 """Does it matter along which axes a Gemma-layout attention kernel is centralized?
 
-    python benchmarks/attention_digits.py [--seeds 10] [--epochs 10] [--json PATH]
+    python benchmarks/experiments/digits_attention_axes.py [--seeds 10] [--epochs 10]
+        [--json PATH]
 
 A small attention classifier on scikit-learn's digits, each image's 8 rows its 8
-tokens (as benchmarks/real_data.py: same data, learning rate, batch size, and for each
+tokens (as digits_gc_vs_rmsprop.py: same data, learning rate, batch size, and for each
 seed the same initial weights and batch order for every arm). Its query, key and value
 are `EinsumDense("btd,ndh->btnh")` layers, kernels (heads, inputs, head size) as
 keras_hub's Gemma lays them out: each output neuron's incoming weights lie along axis
@@ -31,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
-from real_data import (  # noqa: E402
+from digits_gc_vs_rmsprop import (  # noqa: E402
     LEARNING_RATE,
     compare_with,
     load_data,

@@ -1,8 +1,11 @@
-"""Side-by-side benchmark: the original example's pipeline and training against this
-project's, on `tfds.testing.mock_data` with the real sizes.
+"""Are the example's input pipeline and training faster and leaner than the original's?
 
-    python benchmarks/bench.py [--examples 1027] [--batch-size 128] [--epochs 4]
-                               [--gc-steps 15] [--dtype-policy float32] [--json PATH]
+Side by side on a CPU: the original example's pipeline and training against this
+project's, on `tfds.testing.mock_data` with the real sizes, and GC's cost per step.
+
+    python benchmarks/speed/augmentation_pipeline_cpu.py [--examples 1027]
+        [--batch-size 128] [--epochs 4] [--gc-steps 15] [--dtype-policy float32]
+        [--json PATH]
 
 Three child processes run one after the other, each on the same machine:
 - `seed`: the original example's input pipeline (rescale -> shuffle -> batch ->
@@ -27,7 +30,7 @@ import sys
 import tempfile
 from time import perf_counter
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 TARGETS = {"epoch_time_ratio": 0.7, "gc_overhead": 1.02, "peak_rss_ratio": 0.9}
@@ -116,7 +119,7 @@ def gc_overhead_child(args):
 def interleaved_train_steps(example, x, y, steps):
     """Times `steps` train steps of RMSprop and of GCRMSprop on the batch `(x, y)`,
     alternating which goes first; `example` is the imported gradient_centralization
-    module (benchmarks/gpu_bench.py imports it without TensorFlow)."""
+    module (augmentation_pipeline_gpu.py imports it without TensorFlow)."""
     import keras
 
     models = {}

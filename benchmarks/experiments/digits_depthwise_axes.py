@@ -1,8 +1,9 @@
 """Does it matter along which axes a depthwise kernel is centralized?
 
-    python benchmarks/depthwise_digits.py [--seeds 10] [--epochs 10] [--json PATH]
+    python benchmarks/experiments/digits_depthwise_axes.py [--seeds 10] [--epochs 10]
+        [--json PATH]
 
-A small depthwise-separable CNN on scikit-learn's digits (as benchmarks/real_data.py:
+A small depthwise-separable CNN on scikit-learn's digits (as digits_gc_vs_rmsprop.py:
 same data, learning rate, batch size, and for each seed the same initial weights and
 batch order for every arm), trained with:
 - `rmsprop`: plain RMSprop;
@@ -21,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-from real_data import (  # noqa: E402
+from digits_gc_vs_rmsprop import (  # noqa: E402
     LEARNING_RATE,
     compare_with,
     load_data,
