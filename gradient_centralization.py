@@ -32,16 +32,15 @@ weights the first run trained. Below, the optimizer centralizes in
 """
 ## Setup
 
-Beyond Keras, the example uses TensorFlow (for `tf.data`), tensorflow-datasets, SciPy
-and Matplotlib (`requirements.txt` in this example's repository gives the oldest
-versions tested):
+Beyond Keras, the example needs TensorFlow (for `tf.data`), tensorflow-datasets (the
+data), SciPy (the confidence interval) and Matplotlib (the curves):
 
 ```
 pip install keras tensorflow tensorflow-datasets importlib_resources scipy matplotlib
 ```
 
-(tensorflow-datasets 4.9.10 imports `importlib_resources` when it downloads a dataset,
-without declaring it.) The model and the optimizer run on any Keras 3 backend.
+tensorflow-datasets 4.9.10 needs `importlib_resources` to download a dataset, but
+does not declare it. The model and the optimizer run on any Keras 3 backend.
 """
 
 import argparse
@@ -62,20 +61,19 @@ from keras import layers, ops
 from scipy import stats
 
 """
-The defaults reproduce the original run: 10 epochs, batches of 128 images, a learning
-rate of 1e-4. From a shell, flags change them (`python gradient_centralization.py
---help` lists them). In a notebook, write the flags into the empty list of the cell
-below that calls `parse_args`: `parse_args(["--epochs", "3"] if
-"ipykernel" in sys.modules else None)`. `--mock-data 32` replaces the dataset with 32 random images per split, which
-checks an installation offline in a minute.
+The defaults are the original's: 10 epochs, batches of 128 pictures, a learning rate
+of 1e-4. From a shell, flags change them (`python gradient_centralization.py --help`
+lists them). In a notebook, put them in the empty list that the next cell passes to
+`parse_args`, for example `["--epochs", "3"]`. `--mock-data 32` trains on 32 random
+images per split instead of the dataset: a quick check of an installation, offline.
 
-Every cell that trains or prints runs under `if __name__ == "__main__":`. That holds in
-a notebook and from a shell, but not when another file imports this one (the tests
-do), so importing it trains nothing.
+Every cell that trains or prints runs under `if __name__ == "__main__":`, which holds
+in a notebook and from a shell, but not when another module imports this file: an
+import trains nothing.
 """
 
 
-# The flags, as README's table of flags gives them: name, value, type, default, use.
+# The flags: name, value, type, default, use.
 FLAGS = [
     ("--epochs", "N", int, 10, "epochs per training run"),
     ("--batch-size", "N", int, 128, "images per training batch"),
@@ -405,8 +403,8 @@ model is scored on the test split, which it has never seen.
 The record keeps the loss and accuracy of every epoch, the epoch times, the test
 figures and a fingerprint of the starting weights. Its training time leaves out the
 first epoch, which also builds the training step and, in the first run of a process,
-pays for TensorFlow's one-time setup: counted in, it made whichever optimizer ran
-first look slower. (With `--epochs 1`, that one epoch is all there is to time.)
+sets up the backend: it would count against whichever optimizer runs first. (With
+`--epochs 1`, that one epoch is all there is to time.)
 """
 
 arms = {
@@ -431,8 +429,8 @@ def train_arm(optimizer_class, seed, data, args):
     model.compile(optimizer, "binary_crossentropy", metrics=["accuracy", "auc"])
     initial_weights = weights_fingerprint(model)
     time_callback = TimeHistory()
-    # One shuffled pass over the pictures per epoch, all epochs from one iterator: a
-    # new iterator per epoch made some epochs twice as slow on a 2-core CPU.
+    # One shuffled pass over the pictures per epoch, all epochs from one iterator:
+    # with a new iterator per epoch, some epochs were slower.
     batches = train_ds.shuffle(1024, seed=seed).batch(args.batch_size)
     batches = batches.repeat().prefetch(tf.data.AUTOTUNE)
     history = model.fit(
@@ -480,11 +478,12 @@ Accuracy counts the pictures put on the right side of 0.5. AUC asks only whether
 model scores a human higher than a horse, whatever the threshold. The two can
 disagree here: scored without augmentation and dropout, the model's outputs move
 toward "human", so a run can rank the test pictures well (a high AUC) and still
-call nearly all of them human (an accuracy near 0.5). The time shows what each optimizer costs on this
-machine, up to its noise: on 2 CPU cores, with a learning rate at which the optimizer
-cannot matter, the ratio of the two times lay between 0.97 and 1.08 (a 95% interval
-over 3 repeats). It says nothing about how fast either one learns, which is what the
-curves show, epoch by epoch.
+call nearly all of them human (an accuracy near 0.5).
+
+The time row shows what each optimizer costs on this machine, together with the
+machine's own noise: a single pair cannot tell a few percent of cost from noise. It
+says nothing about how fast either one learns, which is what the curves show, epoch
+by epoch.
 """
 
 
