@@ -591,10 +591,10 @@ def add_pair(seed, records):
 HIGHER_IS_BETTER = {"auc": True, "accuracy": True, "loss": False}
 
 
-def summarize(runs):
+def summarize(runs, metrics=HIGHER_IS_BETTER):
     """Paired differences GC minus plain of the test figures, and their verdicts."""
     summary = {"difference": {}, "verdict": {}}
-    for metric, higher_is_better in HIGHER_IS_BETTER.items():
+    for metric, higher_is_better in metrics.items():
         figures = [[run["arms"][key]["test"][metric] for key in arms] for run in runs]
         difference = paired_difference([gc - plain for plain, gc in figures])
         summary["difference"][f"test_{metric}"] = difference

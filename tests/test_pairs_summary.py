@@ -110,6 +110,14 @@ def test_reports_that_do_not_belong_together_are_refused(tmp_path, capsys, probl
     assert "cannot combine the reports" in capsys.readouterr().err
 
 
+def test_reports_without_test_auc_are_summarized_without_it(tmp_path, capsys):
+    runs = [pair(k, [0.65, 0.5, 0.45]) for k in range(2)]
+    for one_pair in runs:
+        del one_pair["arms"]["rmsprop"]["test"]["auc"]
+    out = run(tmp_path, capsys, [report(runs)])
+    assert "test_accuracy: " in out and "test_auc" not in out
+
+
 def test_never_reaching_is_said(tmp_path, capsys):
     out = run(tmp_path, capsys, [report([pair(0, [0.7, 0.65, 0.55])])])
     assert "reaches RMSprop's final 0.5000 in no epoch" in out

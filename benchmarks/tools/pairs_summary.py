@@ -61,11 +61,18 @@ def combine(reports, paths):
         {"file": path, "produced": report.get("produced")}
         for path, report in zip(paths, reports)
     ]
+    # Reports made before the example measured test AUC lack it.
+    tests = [arm["test"] for run in runs for arm in run["arms"].values()]
+    metrics = {
+        metric: higher_is_better
+        for metric, higher_is_better in gc.HIGHER_IS_BETTER.items()
+        if all(metric in test for test in tests)
+    }
     return {
         "config": config,
         "sources": sources,
         "runs": runs,
-        "summary": gc.summarize(runs),
+        "summary": gc.summarize(runs, metrics),
     }
 
 
@@ -84,7 +91,12 @@ def nan_for_null(value):
 
 def summary_lines(report):
     runs = report["runs"]
-    lines = [f"Pair 1 (seed {runs[0]['seed']}):", gc.format_pair(runs[0]["arms"]), ""]
+    # A report made before the example measured test AUC shows it as nan.
+    first = {
+        key: {**arm, "test": {"auc": float("nan"), **arm["test"]}}
+        for key, arm in runs[0]["arms"].items()
+    }
+    lines = [f"Pair 1 (seed {runs[0]['seed']}):", gc.format_pair(first), ""]
     lines.append(gc.format_summary(report["summary"], len(runs)))
     mean_losses = {}
     for key, (title, _) in gc.arms.items():
