@@ -602,11 +602,11 @@ def test_help_documents_every_flag(capsys):
         assert flag in out
 
 
-def readme_flag_table():
-    """{flag: (value name, default, meaning)} from README's table of flags."""
-    readme = open(os.path.join(ROOT, "README.md")).read()
+def reference_flag_table():
+    """{flag: (value name, default, meaning)} from docs/reference.md's flag table."""
+    reference = open(os.path.join(ROOT, "docs", "reference.md")).read()
     rows = re.findall(
-        r"^\| `(--[a-z-]+) ([A-Z]+)` \| ([^|]+) \| ([^|]+) \|$", readme, re.M
+        r"^\| `(--[a-z-]+) ([A-Z]+)` \| ([^|]+) \| ([^|]+) \|$", reference, re.M
     )
     return {
         flag: (value, default.strip(), meaning.strip())
@@ -614,9 +614,9 @@ def readme_flag_table():
     }
 
 
-def test_help_says_what_readme_says(capsys):
-    """Each flag's --help line is README's meaning and default, word for word."""
-    table = readme_flag_table()
+def test_help_says_what_the_reference_says(capsys):
+    """Each flag's --help line is the reference's meaning and default, word for word."""
+    table = reference_flag_table()
     assert list(table) == [flag for flag, *_ in gc.FLAGS]
     with pytest.raises(SystemExit):
         gc.parse_args(["--help"])
