@@ -1,10 +1,12 @@
 """Exact layouts for Gradient Centralization, read off the layers of a model.
 
-`incoming_axes()` in gradient_centralization.py judges a kernel by its variable path,
-and leaves alone what a path cannot tell: the attention of keras_hub's Gemma, which
-names its kernels as Phi-3 does but lays them out otherwise, the experts of a
-mixture, a depthwise layer you named yourself. `incoming_axes_of(model)` reads each
-layout off the layer that owns the weight instead:
+`incoming_axes()` in gradient_centralization.py judges a kernel by its variable path.
+It leaves alone what a path cannot tell: an `EinsumDense` kernel, the attention of
+keras_hub's Gemma, which names its kernels as Phi-3 does but lays them out
+otherwise, the experts of a mixture. And it takes a `kernel` whose layer name tells
+nothing else to be outputs-last, which a depthwise or transposed layer you named
+yourself is not. `incoming_axes_of(model)` reads each layout off the layer that owns
+the weight instead:
 
     optimizer = GCRMSprop(1e-4, gc_incoming_axes=incoming_axes_of(model))
 
@@ -30,9 +32,8 @@ def owned_incoming_axes(layer, variable):
         # LoRA adds `einsum(equation, x, lora_kernel_a) @ lora_kernel_b`.
         axes = {"kernel": incoming, "lora_kernel_a": incoming, "lora_kernel_b": (0,)}
         return axes.get(name, ())
-    classes = [
-        c for c in type(layer).__mro__ if getattr(keras.layers, c.__name__, 0) is c
-    ]
+    mro = type(layer).__mro__
+    classes = [c for c in mro if getattr(keras.layers, c.__name__, None) is c]
     if not classes or classes[0] is keras.Layer:
         return ()
     return incoming_axes(f"{classes[0].__name__.lower()}/{name}", rank)

@@ -214,29 +214,36 @@ def build_training_model():
 ## Implement Gradient Centralization
 
 The incoming weights of one output neuron are a slice of the kernel, and centralizing
-means subtracting the gradient's mean over the axes of that slice. Most Keras kernels
-keep the output axis last: `(inputs, outputs)` for `Dense`, `(height, width, inputs,
-outputs)` for `Conv2D`, so the mean runs over all the other axes. A few layers lay
-their kernels out otherwise, and `incoming_axes()` knows them by the names Keras gives
-their variables (Keras' own `Muon` optimizer also decides by `variable.path`):
+means subtracting the gradient's mean over the axes of that slice. `incoming_axes()`
+reads those axes off the names Keras gives layers and variables (Keras' own `Muon`
+optimizer also decides by `variable.path`). It assumes Keras' layouts: a weight named
+`kernel` whose layer name tells nothing else is taken to be outputs-last, as Keras'
+`Dense`, `Conv*` and RNN cells are (`(inputs, outputs)`, `(height, width, inputs,
+outputs)`), so the mean runs over all the other axes. Its other rules, for the
+layers Keras lays out otherwise:
 
 - a depthwise kernel `(height, width, channels, multiplier)` has one output per
   channel and multiplier, fed by its window: the mean runs over the window, as in the
-  paper's code;
-- a transposed convolution's kernel is `(height, width, outputs, inputs)`;
+  paper's code (a layer whose name contains `depthwise`, `dwconv` or `conv_dw`,
+  or a weight named `depthwise_kernel`);
+- a transposed convolution's kernel is `(height, width, outputs, inputs)` (a layer
+  whose name contains `transpose`). These two rules apply only to kernels of rank 3
+  or more, as convolutions' are;
 - the query, key and value kernels of `MultiHeadAttention` are `(inputs, heads,
   head size)`.
 
-What a name cannot tell is left alone, never guessed: an `Embedding` table (rows of
-tokens, not neurons), biases and other vectors, and the query, key and value kernels
-of other attention layers, such as keras_hub's, where Gemma's query is `(heads,
-inputs, head size)` under the same names as Phi-3's `(inputs, heads, head size)`. A
-kernel left alone trains as with the plain optimizer; one centralized along the wrong
-axes trains worse. A short companion in this example's repository, `gc_layouts.py`,
-reads every layout off the layers themselves instead (an `EinsumDense` kernel's from
-its equation): `GCRMSprop(..., gc_incoming_axes=incoming_axes_of(model))`. A layer
-you named yourself may also hide its kind from `incoming_axes()`: use the companion,
-or leave the layer out with `gc_exclude_names=["(^|/)my_name/"]`.
+Left alone: an `Embedding` table (rows of tokens, not neurons), biases and other
+vectors, an `EinsumDense` kernel under its default name (its layout lives in its
+equation), and the query, key and value kernels of other attention layers, such as
+keras_hub's, where Gemma's query is `(heads, inputs, head size)` under the same names
+as Phi-3's `(inputs, heads, head size)`. A kernel left alone trains as with the plain
+optimizer; one centralized along the wrong axes trains worse. A layer of your own that
+breaks the outputs-last assumption, or a depthwise, transposed or einsum layer under a
+name of your own, needs the short companion `gc_layouts.py` of this example's
+repository, which reads every layout off the layers themselves
+(`GCRMSprop(..., gc_incoming_axes=incoming_axes_of(model))`), or an exclusion
+(`gc_exclude_names=["(^|/)my_name/"]`). Each variable's axes are decided once, when
+the optimizer is built.
 
 Keras 3 sends every update, whatever the backend or training loop, through the public
 `Optimizer.apply(grads, trainable_variables)`. A mixin that centralizes there and then
@@ -257,24 +264,42 @@ ATTENTION_KERNELS = r"(^|/)(query|key|value|attention_output)/(kernel|lora_kerne
 
 def incoming_axes(path, rank):
     """The axes of a kernel that hold each output neuron's incoming weights, judged
-    by the names Keras gives layers and weights; `()`, left alone, for biases,
-    embeddings and any weight whose layout its name does not tell.
+    by the names Keras gives layers and weights; `()` leaves the weight alone.
+
+    It assumes Keras' layouts. A weight named `kernel` (or `recurrent_kernel`,
+    `pointwise_kernel`, a LoRA factor) whose layer name tells nothing else is taken
+    to be outputs-last, as Keras' `Dense`, `Conv*` and RNN cells are. A kernel of
+    rank 3 or more whose layer name contains `depthwise`, `dwconv` or `conv_dw` is
+    taken for a depthwise convolution's, one whose layer name contains `transpose`
+    for a transposed convolution's. Left alone: vectors (biases), embeddings,
+    `EinsumDense` kernels under their default name (their layout lives in their
+    equation), the query, key and value of attention layers other than
+    `MultiHeadAttention` under its default name, and weights not named as Keras
+    names kernels. A layer of your own that breaks these assumptions, or a
+    depthwise, transposed or einsum layer under a name of your own, needs
+    `gc_incoming_axes` or `gc_exclude_names`.
     """
-    qkv = r"(query|key|value)/(kernel|lora_kernel_a)$"
-    layouts = {
+    # The first rule whose pattern `path` matches, for a kernel of at least its
+    # rank, decides: (lowest rank, pattern, incoming axes).
+    for lowest_rank, pattern, axes in [
         # DepthwiseConv*, SeparableConv*: (window..., channels, multiplier).
-        r"depthwise_kernel$|(depthwise|dwconv|conv_dw)[^/]*/kernel$": range(rank - 2),
+        (3, r"(depthwise|dwconv|conv_dw)([^/]*/|_)kernel$", range(rank - 2)),
         # Conv*Transpose: (window..., outputs, inputs).
-        r"transpose[^/]*/kernel$": (*range(rank - 2), rank - 1),
+        (3, r"transpose[^/]*/kernel$", (*range(rank - 2), rank - 1)),
+        # Attention outputs: (heads, head size, outputs).
+        (0, r"(^|/)attention_output/", range(rank - 1)),
         # MultiHeadAttention's query, key and value: (inputs, heads, head size).
-        r"(^|/)multi_head_attention(_\d+)?/" + qkv: (0,),
-        # Other attention layers differ: Gemma's query is (heads, inputs, head size).
-        r"(^|/)" + qkv: (),
+        (0, r"(^|/)multi_head_attention(_\d+)?" + ATTENTION_KERNELS, (0,)),
+        # Left alone: EinsumDense, whose layout lives in its equation, and the
+        # query, key and value of other attention layers, which differ (Gemma's
+        # query is (heads, inputs, head size), Phi-3's (inputs, heads, head size)).
+        (0, r"(^|/)einsum_dense(_\d+)?/|" + ATTENTION_KERNELS, ()),
         # Dense, Conv*, RNN cells, pointwise kernels, LoRA factors: outputs last.
-        r"(^|/)(recurrent_|pointwise_|lora_)?kernel(_[ab])?$": range(rank - 1),
-    }
-    found = (axes for pattern, axes in layouts.items() if re.search(pattern, path))
-    return tuple(next(found, ()))
+        (0, r"(^|/)(recurrent_|pointwise_|lora_)?kernel(_[ab])?$", range(rank - 1)),
+    ]:
+        if rank >= lowest_rank and re.search(pattern, path):
+            return tuple(axes)
+    return ()
 
 
 def centralize_gradient(grad, axes):
@@ -290,12 +315,14 @@ def centralize_gradient(grad, axes):
         return grad
     dtype = keras.backend.standardize_dtype(grad.dtype)
     wide = keras.ops.cast(grad, "float32") if dtype in ("float16", "bfloat16") else grad
-    mean = keras.ops.mean(wide, axis=axes, keepdims=True)
-    return keras.ops.cast(wide - mean, dtype)
+    return keras.ops.cast(wide - keras.ops.mean(wide, axis=axes, keepdims=True), dtype)
 
 
 class GradientCentralization:
     """Mixin that centralizes gradients before any Keras optimizer applies them.
+
+    Each variable's axes are decided once, when the optimizer is built (from
+    `gc_incoming_axes`, else by `incoming_axes()`), and looked up in `apply()`.
 
     Args:
         gc_conv_only: Boolean. If `True`, only convolution kernels are
@@ -311,19 +338,13 @@ class GradientCentralization:
         **kwargs: the wrapped optimizer's own arguments.
     """
 
-    def __init__(
-        self,
-        *args,
-        gc_conv_only=False,
-        gc_exclude_names=None,
-        gc_incoming_axes=None,
-        **kwargs,
-    ):
+    def __init__(self, *args, gc_conv_only=False, gc_exclude_names=None, **kwargs):
+        # `gc_incoming_axes=` is taken from `kwargs`, keyword-only like the others.
+        gc_incoming_axes = kwargs.pop("gc_incoming_axes", None) or {}
         super().__init__(*args, **kwargs)
         self.gc_conv_only = gc_conv_only
         self.gc_exclude_names = list(gc_exclude_names or [])
-        gc_incoming_axes = (gc_incoming_axes or {}).items()
-        self.gc_incoming_axes = {path: list(axes) for path, axes in gc_incoming_axes}
+        self.gc_incoming_axes = {p: list(a) for p, a in gc_incoming_axes.items()}
 
     def gc_axes(self, variable):
         """The axes to centralize `variable`'s gradient over; `()` for none."""
@@ -338,13 +359,17 @@ class GradientCentralization:
 
     def build(self, var_list):
         super().build(var_list)
-        # For `apply(grads)` without variables, as the JAX trainer calls it.
-        self.gc_axes_of_variables = [self.gc_axes(variable) for variable in var_list]
+        # Each variable's axes, decided once: in the order of `var_list`, for
+        # `apply(grads)` without variables as the JAX trainer calls it, and by path.
+        self.gc_built_axes = [self.gc_axes(variable) for variable in var_list]
+        self.gc_axes_by_path = {v.path: a for v, a in zip(var_list, self.gc_built_axes)}
 
     def apply(self, grads, trainable_variables=None):
-        if trainable_variables is None:
-            axes = self.gc_axes_of_variables if self.built else []
-        else:
+        if trainable_variables is None:  # The built variables, in order.
+            axes = self.gc_built_axes if self.built else []
+        elif self.built:  # Built variables, or some of them (as MultiOptimizer calls).
+            axes = [self.gc_axes_by_path.get(v.path, ()) for v in trainable_variables]
+        else:  # The first call, on which the parent builds the optimizer.
             axes = [self.gc_axes(variable) for variable in trainable_variables]
         if len(axes) == len(grads):  # Otherwise the parent raises the error.
             grads = [centralize_gradient(g, a) for g, a in zip(grads, axes)]

@@ -8,6 +8,8 @@ or embedding kernel along the wrong axes fails here. tests/test_backends.py runs
 this file again under KERAS_BACKEND=jax and torch.
 """
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -288,10 +290,330 @@ def test_without_the_step_user_named_depthwise_and_transposed_kernels_go_wrong()
         ("dense/bias", 1, ()),
         # A depthwise word outside the layer's own name says nothing.
         ("depthwise_model/conv2d/kernel", 4, (0, 1, 2)),
+        # The depthwise and transposed words apply to convolution kernels only
+        # (rank 3 or more): a rank-2 kernel is a dense one, outputs last.
+        ("transpose_proj/kernel", 2, (0,)),
+        ("depthwise_head/kernel", 2, (0,)),
+        ("block/dwconv_gate/kernel", 2, (0,)),
+        ("conv_dw_mlp/kernel", 2, (0,)),
+        ("conv1d_transpose/kernel", 3, (0, 2)),
+        # A user-named depthwise kernel: outputs last, the stated assumption.
+        ("dwc/kernel", 4, (0, 1, 2)),
+        # EinsumDense: its layout lives in its equation, so it is left alone.
+        ("einsum_dense/kernel", 3, ()),
+        ("einsum_dense_2/kernel", 2, ()),
+        ("einsum_dense/lora_kernel_a", 3, ()),
+        ("einsum_dense/lora_kernel_b", 2, ()),
+        ("multi_head_attention/attention_output/lora_kernel_a", 3, (0, 1)),
     ],
 )
 def test_incoming_axes_golden_values(path, rank, axes):
     assert incoming_axes(path, rank) == axes
+
+
+# Three kernels whose layout the block cannot read off their names: a dense kernel
+# whose name has a transposed convolution's word, a stock EinsumDense under its
+# default name, and a depthwise kernel under a name of the user's. Their golden
+# axes by name, then with the companion.
+NAMES_CANNOT_TELL = {
+    "by name": [(0,), (), (0, 1, 2)],
+    "companion": [(0,), (0,), (0, 1)],
+}
+
+
+def kernels_names_cannot_tell():
+    vectors, sequences = keras.Input((6,)), keras.Input((2, 6))
+    images = keras.Input((5, 5, 4))
+    dense = layers.Dense(3, name="transpose_proj")
+    einsum = layers.EinsumDense("abc,cde->abde", output_shape=(None, 4, 8))
+    depthwise = layers.DepthwiseConv2D(3, name="dwc")
+    outputs = [dense(vectors), einsum(sequences), depthwise(images)]
+    model = keras.Model([vectors, sequences, images], outputs)
+    kernels = [dense.kernel, einsum.kernel, depthwise.kernel]
+    assert [tuple(kernel.shape) for kernel in kernels] == [
+        (6, 3),
+        (6, 4, 8),
+        (3, 3, 4, 1),
+    ]
+    assert re.fullmatch(r"einsum_dense(_\d+)?/kernel", einsum.kernel.path)
+    return model, kernels
+
+
+@pytest.mark.parametrize(
+    "call", ["first apply", "built, with variables", "built, without variables"]
+)
+@pytest.mark.parametrize("how", NAMES_CANNOT_TELL)
+def test_golden_axes_of_kernels_whose_names_cannot_tell(how, call):
+    """By name: the dense kernel over its inputs, the EinsumDense kernel left alone,
+    the depthwise kernel outputs-last (the stated assumption); with the companion,
+    each over its incoming axes. Through apply(), however it is called: before the
+    optimizer is built, after, and without variables (as the JAX trainer calls it).
+    """
+    model, kernels = kernels_names_cannot_tell()
+    golden = NAMES_CANNOT_TELL[how]
+    kwargs = {"gc_incoming_axes": incoming_axes_of(model)} if how == "companion" else {}
+    optimizer = GCSGD(learning_rate=1.0, **kwargs)
+    assert [optimizer.gc_axes(kernel) for kernel in kernels] == golden
+    variables = model.trainable_variables
+    rng = np.random.default_rng(0)
+    grads = [(rng.normal(size=v.shape) + 0.5).astype("float32") for v in variables]
+    before = [keras.ops.convert_to_numpy(v) for v in variables]
+    tensors = [keras.ops.convert_to_tensor(g) for g in grads]
+    if call != "first apply":
+        optimizer.build(variables)
+    optimizer.apply(tensors, None if call.endswith("without variables") else variables)
+    applied = {
+        v.path: b - keras.ops.convert_to_numpy(v) for v, b in zip(variables, before)
+    }
+    raw = {v.path: g for v, g in zip(variables, grads)}
+    for kernel, axes in zip(kernels, golden):
+        want = centralized_by_truth(raw[kernel.path], axes)
+        np.testing.assert_allclose(applied[kernel.path], want, rtol=1e-4, atol=1e-4)
+
+
+def test_built_axes_are_looked_up_for_some_of_the_variables():
+    """MultiOptimizer hands an optimizer some of the variables it was built with."""
+    model, kernels = kernels_names_cannot_tell()
+    optimizer = GCSGD(learning_rate=1.0)
+    optimizer.build(model.trainable_variables)
+    some = kernels[::-1]
+    rng = np.random.default_rng(0)
+    grads = [(rng.normal(size=k.shape) + 0.5).astype("float32") for k in some]
+    before = [keras.ops.convert_to_numpy(k) for k in some]
+    optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], some)
+    for kernel, grad, start, axes in zip(
+        some, grads, before, NAMES_CANNOT_TELL["by name"][::-1]
+    ):
+        applied = start - keras.ops.convert_to_numpy(kernel)
+        want = centralized_by_truth(grad, axes)
+        np.testing.assert_allclose(applied, want, rtol=1e-4, atol=1e-4)
+
+
+# Every layer of keras.layers that owns a weight of rank 2 or more, under its
+# default name (aliases such as Convolution2D left out): how to build it, the shape
+# of its input, and each such weight's incoming axes, by path without the numbers
+# Keras appends to default names (`None`: a weight that holds no neurons' incoming
+# weights, such as a bias or a table of embeddings).
+def keras_layers():
+    vector, sequence, image, volume = (4,), (6, 2), (5, 5, 2), (4, 4, 4, 2)
+    cells = [layers.LSTMCell(3), layers.GRUCell(3), layers.SimpleRNNCell(3)]
+    recurrent = {"kernel": (0,), "recurrent_kernel": (0,)}
+
+    def cell(name, bias=False):
+        axes = {f"{name}/{weight}": a for weight, a in recurrent.items()}
+        return {**axes, **({f"{name}/bias": None} if bias else {})}
+
+    built = {
+        "Dense": (layers.Dense(3), vector, {"dense/kernel": (0,)}),
+        "EinsumDense": (
+            layers.EinsumDense("abc,cde->abde", output_shape=(None, 4, 8)),
+            sequence[:1] + (6,),
+            {"einsum_dense/kernel": (0,)},
+        ),
+        "Conv1D": (layers.Conv1D(3, 2), sequence, {"conv1d/kernel": (0, 1)}),
+        "Conv2D": (layers.Conv2D(3, 2), image, {"conv2d/kernel": (0, 1, 2)}),
+        "Conv3D": (layers.Conv3D(3, 2), volume, {"conv3d/kernel": (0, 1, 2, 3)}),
+        "Conv1DTranspose": (
+            layers.Conv1DTranspose(3, 2),
+            sequence,
+            {"conv1d_transpose/kernel": (0, 2)},
+        ),
+        "Conv2DTranspose": (
+            layers.Conv2DTranspose(3, 2),
+            image,
+            {"conv2d_transpose/kernel": (0, 1, 3)},
+        ),
+        "Conv3DTranspose": (
+            layers.Conv3DTranspose(3, 2),
+            volume,
+            {"conv3d_transpose/kernel": (0, 1, 2, 4)},
+        ),
+        "DepthwiseConv1D": (
+            layers.DepthwiseConv1D(2),
+            sequence,
+            {"depthwise_conv1d/kernel": (0,)},
+        ),
+        "DepthwiseConv2D": (
+            layers.DepthwiseConv2D(2),
+            image,
+            {"depthwise_conv2d/kernel": (0, 1)},
+        ),
+        "SeparableConv1D": (
+            layers.SeparableConv1D(3, 2),
+            sequence,
+            {
+                "separable_conv1d/depthwise_kernel": (0,),
+                "separable_conv1d/pointwise_kernel": (0, 1),
+            },
+        ),
+        "SeparableConv2D": (
+            layers.SeparableConv2D(3, 2),
+            image,
+            {
+                "separable_conv2d/depthwise_kernel": (0, 1),
+                "separable_conv2d/pointwise_kernel": (0, 1, 2),
+            },
+        ),
+        "Embedding": (layers.Embedding(10, 4), (3,), {"embedding/embeddings": None}),
+        "MultiHeadAttention": (
+            layers.MultiHeadAttention(2, 4),
+            (5, 8),
+            {
+                **{f"multi_head_attention/{w}/kernel": (0,) for w in QKV},
+                **{f"multi_head_attention/{w}/bias": None for w in QKV},
+                "multi_head_attention/attention_output/kernel": (0, 1),
+            },
+        ),
+        "SimpleRNN": (
+            layers.SimpleRNN(3),
+            sequence,
+            cell("simple_rnn/simple_rnn_cell"),
+        ),
+        "LSTM": (layers.LSTM(3), sequence, cell("lstm/lstm_cell")),
+        "GRU": (layers.GRU(3), sequence, cell("gru/gru_cell", bias=True)),
+        "RNN": (
+            layers.RNN(layers.StackedRNNCells(cells)),
+            sequence,
+            {
+                **cell("rnn/stacked_rnn_cells/lstm_cell"),
+                **cell("rnn/stacked_rnn_cells/gru_cell", bias=True),
+                **cell("rnn/stacked_rnn_cells/simple_rnn_cell"),
+            },
+        ),
+        "Bidirectional": (
+            layers.Bidirectional(layers.LSTM(3)),
+            sequence,
+            {
+                **cell("bidirectional/forward_lstm/lstm_cell"),
+                **cell("bidirectional/backward_lstm/lstm_cell"),
+            },
+        ),
+        "ConvLSTM1D": (
+            layers.ConvLSTM1D(3, 2),
+            (2,) + sequence,
+            {
+                "conv_lstm1d/conv_lstm_cell/kernel": (0, 1),
+                "conv_lstm1d/conv_lstm_cell/recurrent_kernel": (0, 1),
+            },
+        ),
+        "ConvLSTM2D": (
+            layers.ConvLSTM2D(3, 2),
+            (2,) + image,
+            {
+                "conv_lstm2d/conv_lstm_cell/kernel": (0, 1, 2),
+                "conv_lstm2d/conv_lstm_cell/recurrent_kernel": (0, 1, 2),
+            },
+        ),
+        "ConvLSTM3D": (
+            layers.ConvLSTM3D(3, 2),
+            (2,) + volume,
+            {
+                "conv_lstm3d/conv_lstm_cell/kernel": (0, 1, 2, 3),
+                "conv_lstm3d/conv_lstm_cell/recurrent_kernel": (0, 1, 2, 3),
+            },
+        ),
+        "TimeDistributed": (
+            layers.TimeDistributed(layers.Dense(3)),
+            sequence,
+            {"time_distributed/dense/kernel": (0,)},
+        ),
+        "PReLU": (layers.PReLU(), (3, 4), {"p_re_lu/alpha": None}),
+        "SpectralNormalization": (
+            layers.SpectralNormalization(layers.Dense(3)),
+            vector,
+            {"spectral_normalization/dense/kernel": (0,)},
+        ),
+    }
+    if hasattr(layers, "GroupQueryAttention"):  # Not in every Keras 3 version.
+        built["GroupQueryAttention"] = (
+            layers.GroupQueryAttention(4, 2, 1),
+            (5, 8),
+            {
+                **{f"grouped_query_attention/{w}/kernel": (0,) for w in QKV},
+                **{f"grouped_query_attention/{w}/bias": None for w in QKV},
+                "grouped_query_attention/attention_output/kernel": (0, 1),
+            },
+        )
+    if hasattr(layers, "ReversibleEmbedding"):
+        built["ReversibleEmbedding"] = (
+            layers.ReversibleEmbedding(10, 4, tie_weights=False),
+            (3,),
+            {
+                "reversible_embedding/embeddings": None,
+                # (features, tokens) for the logits: outputs last.
+                "reversible_embedding/reverse_embeddings": (0,),
+            },
+        )
+    return built
+
+
+QKV = ("query", "key", "value")
+# Left alone by name: what the path cannot tell. EinsumDense keeps its layout in
+# its equation; other attention layers than MultiHeadAttention lay out their query,
+# key and value as they choose; a weight not named as Keras names kernels.
+LEFT_ALONE_BY_NAME = {
+    "einsum_dense/kernel",
+    *(f"grouped_query_attention/{w}/kernel" for w in QKV),
+    "reversible_embedding/reverse_embeddings",
+}
+# Left alone with the companion: a weight whose name says nothing of its layout,
+# and the ConvLSTM cell, whose class keras.layers does not export.
+LEFT_ALONE_WITH_THE_COMPANION = {
+    "reversible_embedding/reverse_embeddings",
+    "conv_lstm1d/conv_lstm_cell/kernel",
+    "conv_lstm1d/conv_lstm_cell/recurrent_kernel",
+    "conv_lstm2d/conv_lstm_cell/kernel",
+    "conv_lstm2d/conv_lstm_cell/recurrent_kernel",
+    "conv_lstm3d/conv_lstm_cell/kernel",
+    "conv_lstm3d/conv_lstm_cell/recurrent_kernel",
+}
+# Layers built inside others above, and those with no weight of rank 2 or more.
+INSIDE_OTHERS = ("LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells")
+WITHOUT_KERNELS = ("Identity", "InputLayer", "Lambda", "Masking", "Wrapper")
+WITHOUT_KERNELS += ("Attention", "AdditiveAttention")
+KERAS_LAYERS = sorted(keras_layers())
+
+
+def without_numbers(path):
+    """`path` without the numbers Keras appends to default names (`dense_3`)."""
+    return re.sub(r"_\d+(?=/|$)", "", path)
+
+
+def test_every_keras_layer_with_a_kernel_is_checked():
+    """The layers of the modules that hold Keras' kernels are all in the sweep."""
+    modules = ("convolutional", "core", "attention", "rnn")
+    found = {
+        name
+        for name, value in vars(layers).items()
+        if isinstance(value, type)
+        and value.__module__.split(".")[2:4] in [["layers", m] for m in modules]
+        and value.__name__ == name  # Not an alias.
+    }
+    checked = set(KERAS_LAYERS) | set(INSIDE_OTHERS) | set(WITHOUT_KERNELS)
+    assert found - checked == set()
+
+
+@pytest.mark.parametrize("name", KERAS_LAYERS)
+def test_keras_layers_under_default_names(name):
+    """By name, every kernel of a Keras layer under its default name is centralized
+    over its incoming axes, or left alone where the name cannot tell; with the
+    companion, over its incoming axes (the ConvLSTM cell is left alone)."""
+    layer, shape, expected = keras_layers()[name]
+    dtype = "int32" if "Embedding" in name else "float32"
+    inputs = keras.Input(shape, dtype=dtype)
+    attention = "Attention" in name
+    model = keras.Model(inputs, layer(inputs, inputs) if attention else layer(inputs))
+    variables = [v for v in model.trainable_variables if len(v.shape) >= 2]
+    paths = {without_numbers(v.path): v for v in variables}
+    assert sorted(paths) == sorted(expected)
+    by_name = GCRMSprop()
+    companion = GCRMSprop(gc_incoming_axes=incoming_axes_of(model))
+    for path, variable in paths.items():
+        true = expected[path] or ()
+        left_alone = path in LEFT_ALONE_BY_NAME or not true
+        assert by_name.gc_axes(variable) == (() if left_alone else true), path
+        left_alone = path in LEFT_ALONE_WITH_THE_COMPANION or not true
+        assert companion.gc_axes(variable) == (() if left_alone else true), path
 
 
 def test_depthwise_kernel_is_centralized_per_channel_over_its_window():

@@ -388,6 +388,34 @@ def test_excluded_variables_are_left_alone():
     assert_all_close([keras.ops.convert_to_numpy(v) for v in variables], expected)
 
 
+class CountingGCRMSprop(GCRMSprop):
+    """GCRMSprop that counts how often it decides a variable's axes."""
+
+    decided = 0
+
+    def gc_axes(self, variable):
+        self.decided += 1
+        return super().gc_axes(variable)
+
+
+@pytest.mark.parametrize("built", [True, False], ids=["built", "built-by-apply"])
+def test_axes_are_decided_when_built_and_looked_up_in_apply(built):
+    optimizer = CountingGCRMSprop(LEARNING_RATE)
+    variables = kernel_variables(initial_values())
+    if built:
+        optimizer.build(variables)
+    steps = gradient_steps(3)
+    for grads in steps:
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
+    # Once each when built; before that, once more on the first apply().
+    assert optimizer.decided == len(variables) * (1 if built else 2)
+    expected = apply_steps(
+        keras.optimizers.RMSprop(LEARNING_RATE),
+        [[centralize_by_hand(g) for g in grads] for grads in steps],
+    )
+    assert_all_close([keras.ops.convert_to_numpy(v) for v in variables], expected)
+
+
 # Every optimizer of keras.optimizers, discovered, so that a new one is tested too.
 
 
