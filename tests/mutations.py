@@ -57,7 +57,7 @@ MUTANTS = [
     Mutant(
         "gc-identity",
         "GCRMSprop centralizes gradients",
-        "return keras.ops.cast(wide - mean, dtype)",
+        "return keras.ops.cast(wide - keras.ops.mean(wide, axis=axes, keepdims=True), dtype)",
         "return keras.ops.cast(wide, dtype)",
         (
             "tests/test_centralize.py::test_dense_kernel_columns_get_zero_mean",
@@ -74,44 +74,44 @@ MUTANTS = [
     Mutant(
         "gc-mean-over-wrong-axes",
         "the mean is over each output neuron's incoming weights",
-        'kernel(_[ab])?$": range(rank - 1),',
-        'kernel(_[ab])?$": range(1, rank),',
+        'kernel(_[ab])?$", range(rank - 1)),',
+        'kernel(_[ab])?$", range(1, rank)),',
         (LAYERS_TESTS + "test_incoming_axes_golden_values",),
     ),
     # Each kind of kernel is centralized over its own incoming axes.
     Mutant(
         "depthwise-over-all-channels",
         "a depthwise kernel is centralized per channel, over its window",
-        '(depthwise|dwconv|conv_dw)[^/]*/kernel$": range(rank - 2)',
-        '(depthwise|dwconv|conv_dw)[^/]*/kernel$": range(rank - 1)',
+        '(depthwise|dwconv|conv_dw)([^/]*/|_)kernel$", range(rank - 2))',
+        '(depthwise|dwconv|conv_dw)([^/]*/|_)kernel$", range(rank - 1))',
         (LAYERS_TESTS + "test_keras_applications",),
     ),
     Mutant(
         "keras-applications-depthwise-names-unknown",
         "keras.applications' depthwise layers are recognised by their names",
-        "(depthwise|dwconv|conv_dw)[^/]*/kernel$",
-        "(depthwise_conv\\dd)[^/]*/kernel$",
+        "(depthwise|dwconv|conv_dw)([^/]*/|_)kernel$",
+        "depthwise_kernel$|(depthwise_conv\\dd)[^/]*/kernel$",
         (LAYERS_TESTS + "test_keras_applications",),
     ),
     Mutant(
         "transposed-as-plain-conv",
         "a transposed convolution is centralized per output channel",
-        'r"transpose[^/]*/kernel$": (*range(rank - 2), rank - 1),',
-        'r"transpose[^/]*/kernel$": range(rank - 1),',
+        'r"transpose[^/]*/kernel$", (*range(rank - 2), rank - 1)),',
+        'r"transpose[^/]*/kernel$", range(rank - 1)),',
         (LAYERS_TESTS + "test_decoder_with_transposed_convolutions",),
     ),
     Mutant(
         "attention-heads-mixed",
         "query, key and value kernels are centralized per head and unit",
-        'r"(^|/)multi_head_attention(_\\d+)?/" + qkv: (0,),',
-        'r"(^|/)multi_head_attention(_\\d+)?/" + qkv: (0, 1),',
+        'r"(^|/)multi_head_attention(_\\d+)?" + ATTENTION_KERNELS, (0,)),',
+        'r"(^|/)multi_head_attention(_\\d+)?" + ATTENTION_KERNELS, (0, 1)),',
         (LAYERS_TESTS + "test_transformer_block",),
     ),
     Mutant(
         "embeddings-centralized",
         "what a name does not tell, such as an embedding table, is left alone",
-        "return tuple(next(found, ()))",
-        "return tuple(next(found, range(rank - 1)))",
+        "            return tuple(axes)\n    return ()\n",
+        "            return tuple(axes)\n    return tuple(range(rank - 1))\n",
         # Not test_untouched_embedding_rows_stay_put: under TensorFlow an embedding's
         # gradient is IndexedSlices, which centralize_gradient() leaves alone anyway.
         (
@@ -122,8 +122,8 @@ MUTANTS = [
     Mutant(
         "other-attention-as-outputs-last",
         "by name, the query, key and value of other attention layers are left alone",
-        '        r"(^|/)" + qkv: (),\n',
-        "",
+        'r"(^|/)einsum_dense(_\\d+)?/|" + ATTENTION_KERNELS, ()),',
+        'r"(^|/)einsum_dense(_\\d+)?/", ()),',
         (
             LAYERS_TESTS + "test_incoming_axes_golden_values",
             HUB_TESTS + "test_by_names_no_kernel_is_centralized_along_wrong_axes",
@@ -132,12 +132,62 @@ MUTANTS = [
     Mutant(
         "any-attention-as-multi-head-attention",
         "only MultiHeadAttention's query, key and value are centralized by name",
-        'r"(^|/)multi_head_attention(_\\d+)?/" + qkv: (0,),',
-        'r"(^|/)\\w*attention(_\\d+)?/" + qkv: (0,),',
+        'r"(^|/)multi_head_attention(_\\d+)?" + ATTENTION_KERNELS, (0,)),',
+        'r"(^|/)\\w*attention(_\\d+)?" + ATTENTION_KERNELS, (0,)),',
         (
             HUB_TESTS + "test_by_names_no_kernel_is_centralized_along_wrong_axes",
             LAYERS_TESTS + "test_incoming_axes_golden_values",
         ),
+    ),
+    # The depthwise and transposed words apply to convolution kernels only.
+    Mutant(
+        "transpose-rule-any-rank",
+        "a name with `transpose` marks only a kernel of rank 3 or more as transposed",
+        '(3, r"transpose[^/]*/kernel$"',
+        '(0, r"transpose[^/]*/kernel$"',
+        (
+            LAYERS_TESTS + "test_incoming_axes_golden_values",
+            LAYERS_TESTS + "test_golden_axes_of_kernels_whose_names_cannot_tell",
+        ),
+    ),
+    Mutant(
+        "depthwise-rule-any-rank",
+        "a depthwise word marks only a kernel of rank 3 or more as depthwise",
+        '(3, r"(depthwise|dwconv|conv_dw)',
+        '(0, r"(depthwise|dwconv|conv_dw)',
+        (LAYERS_TESTS + "test_incoming_axes_golden_values",),
+    ),
+    Mutant(
+        "einsum-dense-as-outputs-last",
+        "by name, an EinsumDense kernel under its default name is left alone",
+        '(0, r"(^|/)einsum_dense(_\\d+)?/|" + ATTENTION_KERNELS, ()),',
+        "(0, ATTENTION_KERNELS, ()),",
+        (
+            LAYERS_TESTS + "test_golden_axes_of_kernels_whose_names_cannot_tell",
+            LAYERS_TESTS + "test_keras_layers_under_default_names",
+        ),
+    ),
+    # Each variable's axes are decided when the optimizer is built.
+    Mutant(
+        "axes-decided-in-every-apply",
+        "each variable's axes are decided once, when the optimizer is built",
+        "axes = [self.gc_axes_by_path.get(v.path, ()) for v in trainable_variables]",
+        "axes = [self.gc_axes(v) for v in trainable_variables]",
+        (OPTIMIZER_TESTS + "test_axes_are_decided_when_built_and_looked_up_in_apply",),
+    ),
+    Mutant(
+        "apply-without-variables-left-alone",
+        "apply(grads) without variables, as the JAX trainer calls it, centralizes",
+        "axes = self.gc_built_axes if self.built else []",
+        "axes = []",
+        (LAYERS_TESTS + "test_golden_axes_of_kernels_whose_names_cannot_tell",),
+    ),
+    Mutant(
+        "built-lookup-misses-subsets",
+        "after build, apply() centralizes the variables it is handed, some of them too",
+        "axes = [self.gc_axes_by_path.get(v.path, ()) for v in trainable_variables]",
+        "axes = list(self.gc_built_axes)",
+        (LAYERS_TESTS + "test_built_axes_are_looked_up_for_some_of_the_variables",),
     ),
     Mutant(
         "exclusions-not-saved",
