@@ -18,14 +18,14 @@ working tree's `gradient_centralization.py`, which decides each variable's axes 
 GC minus RMSprop is not GC's arithmetic alone: Keras' torch backend swaps the
 built-in `RMSprop` for a fused update (torch `_foreach` operations), which a
 subclass such as `GCRMSprop` does not get, so the difference also holds the unfused
-update; before minus after is what running the name rules again in every
-apply() cost. The gradients are fixed
-random tensors. The optimizers take turns: `--rounds` rounds, each of `--steps /
---rounds` steps per optimizer, after one warm-up step (which builds it); the figure
-of each is its median round, in ms per step. Printed: each optimizer's ms per step,
-GC minus RMSprop per step, the ratios GC / RMSprop and after / before, and the
-median over the rounds of before minus after, paired by round. `--json` writes the
-same with when (UTC) and from which commit it was run, and the versions.
+update; before minus after is what running the name rules again in every apply()
+cost. The gradients are fixed random tensors. The optimizers take turns: `--rounds`
+rounds, each of `--steps / --rounds` steps per optimizer, after one warm-up step
+(which builds it); the figure of each is its median round, in ms per step. Printed:
+each optimizer's ms per step, GC minus RMSprop per step, the ratios GC / RMSprop and
+after / before, and the median over the rounds of before minus after, paired by
+round. `--json` writes the same with when (UTC) and from which commit it was run,
+and the versions.
 """
 
 import argparse
