@@ -501,9 +501,10 @@ the test split, and the time of the warm epochs.
 
 Accuracy counts the pictures put on the right side of 0.5. AUC asks only whether the
 model scores a human higher than a horse, whatever the threshold. The two can
-disagree here: scored without augmentation and dropout, the model's outputs move
-toward "human", so a run can rank the test pictures well (a high AUC) and still
-call nearly all of them human (an accuracy near 0.5).
+disagree here: a trained model scores the test pictures, horses and humans alike,
+higher ("more human") than the training pictures. A run can then rank the test
+pictures well (a high AUC) and still call nearly all of them human (an accuracy near
+0.5).
 
 The time row shows what each optimizer costs on this machine, together with the
 machine's own noise: a single pair cannot tell a few percent of cost from noise. It
