@@ -52,6 +52,8 @@ def test_a_few_steps_print_the_ratios_and_write_the_report(run_benchmark, tmp_pa
     assert set(report["ms_per_step"]) == {"rmsprop", "gc_before", "gc_after"}
     assert set(report["gc_minus_rmsprop_ms"]) == {"before", "after"}
     assert set(report["ratio_to_rmsprop"]) == {"before", "after"}
+    assert set(report["gc_own_ms"]) == {"before", "after"}
+    assert "GC's own work per step" in result.stdout
     assert report["settings"]["rounds"] == 2
     assert report["after_over_before"] > 0
     assert report["before_minus_after_ms"]["rounds"] == 2

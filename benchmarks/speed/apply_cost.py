@@ -19,13 +19,15 @@ GC minus RMSprop is not GC's arithmetic alone: Keras' torch backend swaps the
 built-in `RMSprop` for a fused update (torch `_foreach` operations), which a
 subclass such as `GCRMSprop` does not get, so the difference also holds the unfused
 update; before minus after is what running the name rules again in every apply()
-cost. The gradients are fixed random tensors. The optimizers take turns: `--rounds`
-rounds, each of `--steps / --rounds` steps per optimizer, after one warm-up step
-(which builds it); the figure of each is its median round, in ms per step. Printed:
-each optimizer's ms per step, GC minus RMSprop per step, the ratios GC / RMSprop and
-after / before, and the median over the rounds of before minus after, paired by
-round. `--json` writes the same with when (UTC) and from which commit it was run,
-and the versions.
+cost. The gradients are fixed random tensors. The optimizers take turns, in an order
+that rotates from round to round: `--rounds` rounds, each of `--steps / --rounds`
+steps per optimizer, after building it and one warm-up step; the figure of each is
+its median round, in ms per step. Printed: each optimizer's ms per step, GC minus
+RMSprop per step, the ratios GC / RMSprop and after / before, and the median over
+the rounds of before minus after, paired by round; and GC's own work per step, the
+mixin of each block over an apply() that does nothing (no update: what is left is
+deciding or looking up the axes, and centralizing). `--json` writes the same with
+when (UTC) and from which commit it was run, and the versions.
 """
 
 import argparse
@@ -69,8 +71,8 @@ def copyable_block(source):
     return "import re\n\nimport keras\n\n\n" + source[start:end] + "\n"
 
 
-def load_gcrmsprop(spec, name):
-    """`GCRMSprop` of the block in `spec`, imported from a temporary module."""
+def load_block(spec, name):
+    """The block in `spec`, imported from a temporary module."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, f"{name}.py")
         with open(path, "w") as file:
@@ -78,7 +80,15 @@ def load_gcrmsprop(spec, name):
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
-    return module.GCRMSprop
+    return module
+
+
+class NoUpdate(keras.optimizers.RMSprop):
+    """An RMSprop whose apply() does nothing: below the mixin, it leaves GC's own
+    work per step (deciding or looking up the axes, centralizing) to be timed."""
+
+    def apply(self, grads, trainable_variables=None):
+        return None
 
 
 def ms_per_step(optimizer, grads, variables, steps):
@@ -99,12 +109,17 @@ def measure(optimizers, steps, rounds):
         for v in variables
     ]
     for optimizer in optimizers.values():
-        optimizer.apply(grads, variables)  # Builds it: not timed.
+        optimizer.build(variables)  # As fit() builds it, before the first step.
+        optimizer.apply(grads, variables)  # A warm-up step, not timed.
     per_round = max(1, steps // rounds)
     times = {name: [] for name in optimizers}
-    for _ in range(rounds):
-        for name, optimizer in optimizers.items():
-            times[name].append(ms_per_step(optimizer, grads, variables, per_round))
+    names = list(optimizers)
+    for round_index in range(rounds):
+        # Each round starts with the next optimizer: none always follows another.
+        turn = round_index % len(names)
+        for name in names[turn:] + names[:turn]:
+            step = ms_per_step(optimizers[name], grads, variables, per_round)
+            times[name].append(step)
     return {name: statistics.median(t) for name, t in times.items()}, {
         "variables": len(variables),
         "steps_per_round": per_round,
@@ -166,19 +181,21 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(args.threads)
-    before_class = load_gcrmsprop(args.example, "gc_block_before")
-    after_class = load_gcrmsprop(args.after, "gc_block_after")
-    optimizers = {
-        "rmsprop": keras.optimizers.RMSprop(1e-4),
-        "gc_before": before_class(1e-4),
-        "gc_after": after_class(1e-4),
+    blocks = {
+        "before": load_block(args.example, "gc_block_before"),
+        "after": load_block(args.after, "gc_block_after"),
     }
+    optimizers = {"rmsprop": keras.optimizers.RMSprop(1e-4)}
+    for key, block in blocks.items():
+        optimizers[f"gc_{key}"] = block.GCRMSprop(1e-4)
+        own = type("GCNoUpdate", (block.GradientCentralization, NoUpdate), {})
+        optimizers[f"gc_{key}_own"] = own(1e-4)
     ms, settings = measure(optimizers, args.steps, args.rounds)
     plain = ms["rmsprop"]
     rounds = settings["per_round_ms"]
     paired = [b - a for b, a in zip(rounds["gc_before"], rounds["gc_after"])]
     figures = {
-        "ms_per_step": ms,
+        "ms_per_step": {key: ms[key] for key in ("rmsprop", "gc_before", "gc_after")},
         "gc_minus_rmsprop_ms": {
             "before": ms["gc_before"] - plain,
             "after": ms["gc_after"] - plain,
@@ -188,6 +205,8 @@ def main(argv=None):
             "after": ms["gc_after"] / plain,
         },
         "after_over_before": ms["gc_after"] / ms["gc_before"],
+        # The mixin over an apply() that does nothing: GC's own work per step.
+        "gc_own_ms": {"before": ms["gc_before_own"], "after": ms["gc_after_own"]},
         # Round by round, the two ran back to back: the paired difference.
         "before_minus_after_ms": {
             "median_of_rounds": statistics.median(paired),
@@ -216,6 +235,11 @@ def main(argv=None):
     for label, step, overhead, ratio in rows:
         extra = "" if overhead is None else f" {overhead:13.3f} {ratio:10.3f}"
         print(f"{label:<{width}} {step:9.3f}{extra}")
+    own = figures["gc_own_ms"]
+    print(
+        f"GC's own work per step (the mixin over an apply() that does nothing): "
+        f"before {own['before']:.3f} ms, after {own['after']:.3f} ms"
+    )
     change = figures["before_minus_after_ms"]
     print(
         f"GC after / GC before: {figures['after_over_before']:.3f}; before minus "
