@@ -213,46 +213,38 @@ def build_training_model():
 """
 ## Implement Gradient Centralization
 
-The incoming weights of one output neuron are a slice of the kernel, and centralizing
-means subtracting the gradient's mean over the axes of that slice. `incoming_axes()`
-reads those axes off the names Keras gives layers and variables (Keras' own `Muon`
-optimizer also decides by `variable.path`). It assumes Keras' layouts: a weight named
-`kernel` whose layer name tells nothing else is taken to be outputs-last, as Keras'
-`Dense`, `Conv*` and RNN cells are (`(inputs, outputs)`, `(height, width, inputs,
-outputs)`), so the mean runs over all the other axes. Its other rules, for the
-layers Keras lays out otherwise:
+The rule: before each update, take the gradient of a weight matrix or convolution
+kernel, and subtract from it, for each output neuron, the mean of the gradients of
+that neuron's incoming weights. Biases and other vectors are left as they are.
 
-- a depthwise kernel `(height, width, channels, multiplier)` has one output per
-  channel and multiplier, fed by its window: the mean runs over the window, as in the
-  paper's code (a layer whose name contains `depthwise`, `dwconv` or `conv_dw`,
-  or a weight named `depthwise_kernel`);
-- a transposed convolution's kernel is `(height, width, outputs, inputs)` (a layer
-  whose name contains `transpose`). These two rules apply only to kernels of rank 3
-  or more, as convolutions' are;
-- the query, key and value kernels of `MultiHeadAttention` are `(inputs, heads,
-  head size)`.
+Most Keras kernels keep the output axis last: `(inputs, outputs)` for `Dense`,
+`(height, width, inputs, outputs)` for `Conv2D`. There the mean runs over all the
+other axes. `incoming_axes()` finds the axes from the names Keras gives layers and
+variables, as Keras' own `Muon` optimizer decides by `variable.path`. It assumes
+Keras' layouts: a weight named `kernel` whose layer name tells nothing else is taken
+to be outputs-last, as Keras' `Dense`, `Conv*` and RNN cells are. A few layers lay
+their kernels out otherwise, and have rules of their own:
 
-Left alone: an `Embedding` table (rows of tokens, not neurons), biases and other
-vectors, an `EinsumDense` kernel under its default name (its layout lives in its
-equation), and the query, key and value kernels of other attention layers, such as
-keras_hub's, where Gemma's query is `(heads, inputs, head size)` under the same names
-as Phi-3's `(inputs, heads, head size)`. A kernel left alone trains as with the plain
-optimizer; one centralized along the wrong axes trains worse. A layer of your own that
-breaks the outputs-last assumption, or a depthwise, transposed or einsum layer under a
-name of your own, needs the short companion `gc_layouts.py` of this example's
-repository, which reads every layout off the layers themselves
-(`GCRMSprop(..., gc_incoming_axes=incoming_axes_of(model))`), or an exclusion
-(`gc_exclude_names=["(^|/)my_name/"]`). Each variable's axes are decided once, when
-the optimizer is built.
+- depthwise kernels, `(height, width, channels, multiplier)`: the mean runs over the
+  window, as in the paper's code;
+- transposed convolutions, `(height, width, outputs, inputs)`;
+- the query, key and value of `MultiHeadAttention`, `(inputs, heads, head size)`.
+
+What a name cannot tell is left alone: an `Embedding` table (its rows are tokens, not
+neurons), an `EinsumDense` kernel (its layout lives in its equation), and the query,
+key and value of other attention layers (Gemma's query is `(heads, inputs, head
+size)`, Phi-3's `(inputs, heads, head size)`, under the same names). A kernel left
+alone trains as with the plain optimizer; one centralized along the wrong axes trains
+worse. For a layer named your own way, the example's companion `gc_layouts.py` reads
+every layout off the layers: `GCRMSprop(..., gc_incoming_axes=incoming_axes_of(model))`.
+Or leave the layer out with `gc_exclude_names=["(^|/)my_name/"]`.
 
 Keras 3 sends every update, whatever the backend or training loop, through the public
 `Optimizer.apply(grads, trainable_variables)`. A mixin that centralizes there and then
 calls the parent works with any Keras optimizer. It sees the raw gradients, before
-Keras accumulates or clips them, so clipping bounds still hold. (The paper says
-nothing of clipping or accumulation. Its code adds L2 weight decay to the gradient
-before centralizing; Keras' `weight_decay` acts on the weights instead, after this.)
-`gc_conv_only=True` is the paper's GC-C variant, which leaves dense and attention
-kernels alone.
+Keras accumulates or clips them, so clipping bounds still hold. Each variable's axes
+are decided once, when the optimizer is built. `gc_conv_only=True` is the paper's
+GC-C variant, which leaves dense and attention kernels alone.
 
 The definitions below need nothing but `import re` and `import keras`: copy them into
 your own code as they are.
