@@ -20,7 +20,7 @@ built-in `RMSprop` for a fused update (torch `_foreach` operations), which a
 subclass such as `GCRMSprop` does not get, so the difference also holds the unfused
 update; before minus after is what running the name rules again in every apply()
 cost. The gradients are fixed random tensors. The optimizers take turns, in an order
-that rotates from round to round: `--rounds` rounds, each of `--steps / --rounds`
+shuffled afresh each round (seeded): `--rounds` rounds, each of `--steps / --rounds`
 steps per optimizer, after building it and one warm-up step; the figure of each is
 its median round, in ms per step. Printed: each optimizer's ms per step, GC minus
 RMSprop per step, the ratios GC / RMSprop and after / before, and the median over
@@ -35,6 +35,7 @@ import importlib.util
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -113,11 +114,10 @@ def measure(optimizers, steps, rounds):
         optimizer.apply(grads, variables)  # A warm-up step, not timed.
     per_round = max(1, steps // rounds)
     times = {name: [] for name in optimizers}
-    names = list(optimizers)
-    for round_index in range(rounds):
-        # Each round starts with the next optimizer: none always follows another.
-        turn = round_index % len(names)
-        for name in names[turn:] + names[:turn]:
+    names, order = list(optimizers), random.Random(0)
+    for _ in range(rounds):
+        order.shuffle(names)  # So that no optimizer always follows the same one.
+        for name in names:
             step = ms_per_step(optimizers[name], grads, variables, per_round)
             times[name].append(step)
     return {name: statistics.median(t) for name, t in times.items()}, {
