@@ -226,18 +226,23 @@ to be outputs-last, as Keras' `Dense`, `Conv*` and RNN cells are. A few layers l
 their kernels out otherwise, and have rules of their own:
 
 - depthwise kernels, `(height, width, channels, multiplier)`: the mean runs over the
-  window, as in the paper's code;
-- transposed convolutions, `(height, width, outputs, inputs)`;
-- the query, key and value of `MultiHeadAttention`, `(inputs, heads, head size)`.
+  window, as in the paper's code (a layer whose name contains `depthwise`, `dwconv`
+  or `conv_dw`, and a `depthwise_kernel`);
+- transposed convolutions, `(height, width, outputs, inputs)` (a layer whose name
+  contains `transpose`). These two rules apply to kernels of rank 3 or more only;
+- the query, key and value of `MultiHeadAttention` under its default name,
+  `(inputs, heads, head size)`.
 
 What a name cannot tell is left alone: an `Embedding` table (its rows are tokens, not
-neurons), an `EinsumDense` kernel (its layout lives in its equation), and the query,
-key and value of other attention layers (Gemma's query is `(heads, inputs, head
-size)`, Phi-3's `(inputs, heads, head size)`, under the same names). A kernel left
-alone trains as with the plain optimizer; one centralized along the wrong axes trains
-worse. For a layer named your own way, the example's companion `gc_layouts.py` reads
-every layout off the layers: `GCRMSprop(..., gc_incoming_axes=incoming_axes_of(model))`.
-Or leave the layer out with `gc_exclude_names=["(^|/)my_name/"]`.
+neurons), an `EinsumDense` kernel under its default name (its layout lives in its
+equation), and the query, key and value of other attention layers (Gemma's query is
+`(heads, inputs, head size)`, Phi-3's `(inputs, heads, head size)`, under the same
+names). A kernel left alone trains as with the plain optimizer; one centralized along
+the wrong axes trains worse. For a depthwise, transposed or einsum layer named your
+own way, or a layer of your own whose kernel is not outputs-last, the example's
+companion `gc_layouts.py` reads every layout off the layers:
+`GCRMSprop(..., gc_incoming_axes=incoming_axes_of(model))`. Or leave the layer out
+with `gc_exclude_names=["(^|/)my_name/"]`.
 
 Keras 3 sends every update, whatever the backend or training loop, through the public
 `Optimizer.apply(grads, trainable_variables)`. A mixin that centralizes there and then
