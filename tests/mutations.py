@@ -566,10 +566,10 @@ MUTANTS = [
     ),
     Mutant(
         "help-without-default",
-        "each flag's help says its default, as README does",
+        "each flag's help says its default, as docs/reference.md does",
         "use += f\" (default: {'off' if default is None else default})\"",
         "pass",
-        (SCRIPT_TESTS + "test_help_says_what_readme_says",),
+        (SCRIPT_TESTS + "test_help_says_what_the_reference_says",),
     ),
     Mutant(
         "negative-seed-accepted",
