@@ -654,15 +654,18 @@ if __name__ == "__main__":
 """
 ## Conclusion
 
-Gradient Centralization takes a handful of lines in `Optimizer.apply()` and combines
-with any Keras 3 optimizer, backend and training loop. Whether it helps this network
-on this dataset is what the comparison measures, and one pair of runs measures it
-poorly: for a claim, train several pairs and read the interval. An interval that
-contains zero says the runs cannot separate the two optimizers. The time per epoch is
-the cost of each optimizer on your hardware; centralizing itself adds one mean per
-kernel.
+Gradient Centralization takes a handful of lines in `Optimizer.apply()` and works with
+any Keras 3 optimizer, backend and training loop.
 
-The paper reports gains on many more tasks and datasets than this one, and studies
-why the method works; it is worth reading, and the mixin above makes it cheap to try
-Gradient Centralization with your own optimizer and data.
+On this task, at the original's settings, it does not measurably help. Over 10 pairs
+of runs on the real pictures (seeds 1337 to 1346), GC minus plain RMSprop was +0.002
+in test AUC (95% interval [-0.024, +0.028]), +0.005 in test accuracy ([-0.009,
++0.019]) and -0.011 in test loss ([-0.047, +0.024]): no significant difference on
+any of them. Neither did GC train faster: its mean training loss after 10 epochs was
+0.532, against plain RMSprop's 0.522. One pair of runs, as a default run trains, can
+show neither a gain nor its absence: train several and read the interval.
+
+The paper reports gains on larger tasks and datasets than this one, and studies why
+the method works. The mixin above makes it cheap to try with your own optimizer and
+data.
 """
