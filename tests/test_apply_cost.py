@@ -60,7 +60,10 @@ def test_a_few_steps_print_the_ratios_and_write_the_report(run_benchmark, tmp_pa
 
 
 @pytest.mark.skipif(not in_git_checkout(), reason="not a git checkout")
-def test_the_before_block_comes_from_a_commit():
+def test_the_before_block_comes_from_a_commit(monkeypatch):
+    # Importing the script sets KERAS_BACKEND=torch; monkeypatch restores it after
+    # this test, so that later tests' subprocesses keep this process's backend.
+    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "tensorflow"))
     sys.path.insert(0, os.path.join(ROOT, "benchmarks", "speed"))
     try:
         from apply_cost import copyable_block, read_source
