@@ -51,8 +51,11 @@ def combine(reports, paths):
     for path, setting in zip(paths, settings):
         if setting != settings[0]:
             raise ValueError(f"{path} has other settings than {paths[0]}: {setting}")
-    runs = sorted((run for report in reports for run in report["runs"]), key=seed_of)
-    seeds = [seed_of(run) for run in runs]
+    runs = sorted(
+        (run for report in reports for run in report["runs"]),
+        key=lambda run: run["seed"],
+    )
+    seeds = [run["seed"] for run in runs]
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"a seed appears twice: {seeds}")
     config = {**reports[0]["config"], "seed": seeds[0], "runs": len(runs)}
@@ -74,10 +77,6 @@ def combine(reports, paths):
         "runs": runs,
         "summary": gc.summarize(runs, metrics),
     }
-
-
-def seed_of(run):
-    return run["seed"]
 
 
 def nan_for_null(value):
