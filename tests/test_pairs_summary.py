@@ -133,3 +133,27 @@ def test_plots_and_a_bad_report(tmp_path, capsys):
         pairs_summary.main([str(tmp_path / "missing.json")])
     assert stopped.value.code == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting", ["lr_1e-4", "lr_1e-3"])
+def test_committed_summary_and_readme_quotes_follow_from_the_pair_files(
+    setting, capsys
+):
+    """The committed summary is what pairs_summary prints from the committed pair
+    files, and README quotes its intervals and verdicts as printed."""
+    folder = os.path.join(ROOT, "benchmarks", "results", "real_pairs_auc_tensorflow")
+    seed_files = sorted(
+        os.path.join(folder, setting, name)
+        for name in os.listdir(os.path.join(folder, setting))
+    )
+    assert len(seed_files) >= 10
+    pairs_summary.main(seed_files)
+    printed = capsys.readouterr().out
+    with open(os.path.join(folder, f"{setting}_summary.txt")) as file:
+        assert printed == file.read()
+    with open(os.path.join(ROOT, "README.md")) as file:
+        readme = file.read()
+    intervals = [line for line in printed.splitlines() if "95% CI" in line]
+    assert len(intervals) == 3
+    for line in intervals:
+        assert line in readme
