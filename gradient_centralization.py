@@ -2,7 +2,7 @@
 Title: Gradient Centralization for Better Training Performance
 Author: [Rishit Dagli](https://github.com/Rishit-dagli)
 Date created: 2021/06/18
-Last modified: 2026/12/02
+Last modified: 2026/12/06
 Description: Centralize gradients inside a Keras 3 optimizer and compare it with RMSprop.
 Accelerator: GPU
 """
@@ -662,8 +662,15 @@ of runs on the real pictures (seeds 1337 to 1346), GC minus plain RMSprop was +0
 in test AUC (95% interval [-0.024, +0.028]), +0.005 in test accuracy ([-0.009,
 +0.019]) and -0.011 in test loss ([-0.047, +0.024]): no significant difference on
 any of them. Neither did GC train faster: its mean training loss after 10 epochs was
-0.532, against plain RMSprop's 0.522. One pair of runs, as a default run trains, can
-show neither a gain nor its absence: train several and read the interval.
+0.532, against plain RMSprop's 0.522.
+
+At a learning rate of 1e-3 (`--learning-rate 1e-3`), ten times the original's, this
+network learns more, and GC helps. Over 10 pairs (the same seeds), GC minus plain
+RMSprop was +0.059 in test AUC (95% interval [+0.017, +0.101]) and +0.059 in test
+accuracy ([+0.005, +0.112]); test loss, -0.19 ([-0.52, +0.14]), stayed undecided.
+GC's mean training loss reached plain RMSprop's final 0.443 at epoch 6 and ended at
+0.317. One pair of runs, as a default run trains, can show neither a gain nor its
+absence: train several and read the interval.
 
 The paper reports gains on larger tasks and datasets than this one, and studies why
 the method works. The mixin above makes it cheap to try with your own optimizer and
