@@ -668,7 +668,7 @@ At a learning rate of 1e-3 (`--learning-rate 1e-3`), ten times the original's, t
 network learns more, and GC helps. Over 10 pairs (the same seeds), GC minus plain
 RMSprop was +0.059 in test AUC (95% interval [+0.017, +0.101]) and +0.059 in test
 accuracy ([+0.005, +0.112]); test loss, -0.19 ([-0.52, +0.14]), stayed undecided.
-GC's mean training loss reached plain RMSprop's final 0.443 at epoch 6 and ended at
+GC's mean training loss reached plain RMSprop's final 0.442 at epoch 6 and ended at
 0.317. One pair of runs, as a default run trains, can show neither a gain nor its
 absence: train several and read the interval.
 
