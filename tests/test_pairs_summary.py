@@ -1,6 +1,7 @@
 """benchmarks/tools/pairs_summary.py: reports combined, and the figures README
 quotes from them."""
 
+import glob
 import json
 import os
 import sys
@@ -142,10 +143,7 @@ def test_committed_summary_and_readme_quotes_follow_from_the_pair_files(
     """The committed summary is what pairs_summary prints from the committed pair
     files, and README quotes its intervals and verdicts as printed."""
     folder = os.path.join(ROOT, "benchmarks", "results", "real_pairs_auc_tensorflow")
-    seed_files = sorted(
-        os.path.join(folder, setting, name)
-        for name in os.listdir(os.path.join(folder, setting))
-    )
+    seed_files = sorted(glob.glob(os.path.join(folder, setting, "seed_*.json")))
     assert len(seed_files) >= 10
     pairs_summary.main(seed_files)
     printed = capsys.readouterr().out
