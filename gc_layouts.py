@@ -19,39 +19,53 @@ import keras
 from gradient_centralization import incoming_axes
 
 
-def owned_incoming_axes(layer, variable):
-    """The incoming axes of `layer`'s own `variable`: an `EinsumDense` kernel's from
-    its equation, others from the Keras layer class `layer` is or extends; `()` for
-    a layer of another class (`None` too), whose layout is unknown.
+def layout_of(layer, variable):
+    """The layout of `layer`'s own `variable`, as `gc_incoming_axes` lists them: an
+    `EinsumDense` kernel's axes from its equation, others from the class of Keras'
+    own that `layer` is or extends (exported or not, as ConvLSTM's cell); no axes
+    for a layer of another class (`None` too), whose layout is unknown.
     """
     name, rank = variable.name, len(variable.shape)
+    layout = {"shape": list(variable.shape), "axes": [], "conv": rank >= 3}
     if isinstance(layer, keras.layers.EinsumDense):
         operands, output = layer.equation.split("->")
         kernel = operands.split(",")[1]
-        incoming = tuple(i for i, letter in enumerate(kernel) if letter not in output)
+        incoming = [i for i, letter in enumerate(kernel) if letter not in output]
         # LoRA adds `einsum(equation, x, lora_kernel_a) @ lora_kernel_b`.
-        axes = {"kernel": incoming, "lora_kernel_a": incoming, "lora_kernel_b": (0,)}
-        return axes.get(name, ())
-    mro = type(layer).__mro__
-    classes = [c for c in mro if getattr(keras.layers, c.__name__, None) is c]
-    if not classes or classes[0] is keras.Layer:
-        return ()
-    return incoming_axes(f"{classes[0].__name__.lower()}/{name}", rank)
+        axes = {"kernel": incoming, "lora_kernel_a": incoming, "lora_kernel_b": [0]}
+        return {**layout, "axes": axes.get(name, []), "conv": False}
+    if isinstance(layer, keras.layers.Embedding):
+        # (features, tokens) and LoRA's (rank, features) are used as Dense kernels.
+        dense = name in ("reverse_embeddings", "lora_embeddings_b")
+        return {**layout, "axes": [0] if dense else []}
+    mro = [c for c in type(layer).__mro__ if issubclass(c, keras.Layer)]
+    keras_classes = [c for c in mro if c.__module__.startswith("keras.")]
+    if not keras_classes or keras_classes[0] in (keras.Layer, keras.Model):
+        return layout
+    name = f"{keras_classes[0].__name__.lower()}/{name}"
+    return {**layout, "axes": list(incoming_axes(name, rank))}
 
 
-def incoming_axes_of(model):
-    """The incoming axes of every trainable variable of a built `model`, by path,
-    read off the layers that own them. For `gc_incoming_axes=`.
+def incoming_axes_of(model, variables=None):
+    """The layouts of `variables` (by default the model's trainable variables, in
+    the order Keras builds the optimizer with), read off the layers that own them.
+    For `gc_incoming_axes=`.
     """
-    layers_by_path, layers_to_visit = {}, [model]
+    owners, visited, layers_to_visit = {}, set(), [model]
     while layers_to_visit:
         layer = layers_to_visit.pop()
-        if layer.path not in layers_by_path:  # Each layer once, cycles or not.
-            layers_by_path[layer.path] = layer
-            # Keras tracks the layers held in a layer's attributes, lists included.
-            for value in vars(layer).values():
-                values = value if isinstance(value, (list, tuple)) else [value]
-                layers_to_visit += [v for v in values if isinstance(v, keras.Layer)]
-    variables = model.trainable_variables
-    owners = [layers_by_path.get(v.path.rpartition("/")[0]) for v in variables]
-    return {v.path: owned_incoming_axes(o, v) for v, o in zip(variables, owners)}
+        if id(layer) in visited:  # Each layer once, cycles or not.
+            continue
+        visited.add(id(layer))
+        # Keras tracks the layers held in a layer's attributes, lists and dicts too.
+        sublayers = []
+        for value in vars(layer).values():
+            values = list(value.values()) if isinstance(value, dict) else value
+            values = values if isinstance(values, (list, tuple)) else [values]
+            sublayers += [v for v in values if isinstance(v, keras.Layer)]
+        # A layer owns the weights that none of its sublayers holds.
+        held = {id(w) for sublayer in sublayers for w in sublayer.weights}
+        owners.update({id(w): layer for w in layer.weights if id(w) not in held})
+        layers_to_visit += sublayers
+    variables = model.trainable_variables if variables is None else variables
+    return [layout_of(owners.get(id(v)), v) for v in variables]

@@ -230,8 +230,9 @@ their kernels out otherwise, and have rules of their own:
   or `conv_dw`, and a `depthwise_kernel`);
 - transposed convolutions, `(height, width, outputs, inputs)` (a layer whose name
   contains `transpose`). These two rules apply to kernels of rank 3 or more only;
-- the query, key and value of `MultiHeadAttention` under its default name,
-  `(inputs, heads, head size)`.
+- the query, key, value and gate of `MultiHeadAttention` and `GroupQueryAttention`
+  under their default names, `(inputs, heads, head size)`, and their output,
+  `(heads, head size, outputs...)`.
 
 What a name cannot tell is left alone: an `Embedding` table (its rows are tokens, not
 neurons), an `EinsumDense` kernel under its default name (its layout lives in its
@@ -248,15 +249,21 @@ Keras 3 sends every update, whatever the backend or training loop, through the p
 `Optimizer.apply(grads, trainable_variables)`. A mixin that centralizes there and then
 calls the parent works with any Keras optimizer. It sees the raw gradients, before
 Keras accumulates or clips them, so clipping bounds still hold. Each variable's axes
-are decided once, when the optimizer is built. `gc_conv_only=True` is the paper's
-GC-C variant, which leaves dense and attention kernels alone.
+are decided once, when the optimizer is built, and kept for the variable itself, as
+Keras keeps its optimizer state, not for its path: two layers may share a path, and
+`load_model` renames the weights of Sequential and subclassed models. The optimizer's
+config saves the decisions in the order of its variables, so a saved and loaded
+model trains on with the same axes. `gc_conv_only=True` is the paper's GC-C variant,
+which leaves dense and attention kernels alone.
 
 The definitions below need nothing but `import re` and `import keras`: copy them into
 your own code as they are.
 """
 
 
-ATTENTION_KERNELS = r"(^|/)(query|key|value|attention_output)/(kernel|lora_kernel_a)$"
+ATTENTION_KERNELS = (
+    r"(^|/)(query|key|value|gate|attention_output)/(kernel|lora_kernel_a)$"
+)
 
 
 def incoming_axes(path, rank):
@@ -270,11 +277,11 @@ def incoming_axes(path, rank):
     taken for a depthwise convolution's, one whose layer name contains `transpose`
     for a transposed convolution's. Left alone: vectors (biases), embeddings,
     `EinsumDense` kernels under their default name (their layout lives in their
-    equation), the query, key and value of attention layers other than
-    `MultiHeadAttention` under its default name, and weights not named as Keras
-    names kernels. A layer of your own that breaks these assumptions, or a
-    depthwise, transposed or einsum layer under a name of your own, needs
-    `gc_incoming_axes` or `gc_exclude_names`.
+    equation), the query, key, value and gate of attention layers other than
+    `MultiHeadAttention` and `GroupQueryAttention` under their default names, and
+    weights not named as Keras names kernels. A layer of your own that breaks these
+    assumptions, or a depthwise, transposed or einsum layer under a name of your
+    own, needs `gc_incoming_axes` or `gc_exclude_names`.
     """
     # The first rule whose pattern `path` matches, for a kernel of at least its
     # rank, decides: (lowest rank, pattern, incoming axes).
@@ -283,10 +290,15 @@ def incoming_axes(path, rank):
         (3, r"(depthwise|dwconv|conv_dw)([^/]*/|_)kernel$", range(rank - 2)),
         # Conv*Transpose: (window..., outputs, inputs).
         (3, r"transpose[^/]*/kernel$", (*range(rank - 2), rank - 1)),
-        # Attention outputs: (heads, head size, outputs).
-        (0, r"(^|/)attention_output/", range(rank - 1)),
-        # MultiHeadAttention's query, key and value: (inputs, heads, head size).
-        (0, r"(^|/)multi_head_attention(_\d+)?" + ATTENTION_KERNELS, (0,)),
+        # Attention outputs: (heads, head size, outputs...), or (inputs, outputs).
+        (0, r"(^|/)attention_output/(kernel|lora_kernel_a)$", range(min(rank, 3) - 1)),
+        # Query, key, value and gate of MultiHeadAttention and GroupQueryAttention:
+        # (inputs, heads, head size).
+        (
+            0,
+            r"(^|/)(multi_head|grouped_query)_attention(_\d+)?" + ATTENTION_KERNELS,
+            (0,),
+        ),
         # Left alone: EinsumDense, whose layout lives in its equation, and the
         # query, key and value of other attention layers, which differ (Gemma's
         # query is (heads, inputs, head size), Phi-3's (inputs, heads, head size)).
@@ -318,56 +330,79 @@ def centralize_gradient(grad, axes):
 class GradientCentralization:
     """Mixin that centralizes gradients before any Keras optimizer applies them.
 
-    Each variable's axes are decided once, when the optimizer is built (from
-    `gc_incoming_axes`, else by `incoming_axes()`), and looked up in `apply()`.
+    Each variable's axes are decided once, when the optimizer is built, and kept
+    for the variable itself, as Keras keeps its optimizer state: never looked up
+    by path, which Keras neither keeps unique nor keeps through a reload. Once
+    built, `get_config()` holds the decisions in the order of the variables the
+    optimizer was built with, so that a model saved and loaded trains on with the
+    same axes.
 
     Args:
         gc_conv_only: Boolean. If `True`, only convolution kernels are
             centralized, not dense or attention kernels (the paper's GC-C).
             Defaults to `False`.
-        gc_exclude_names: List of strings. A variable whose path matches one of
-            them (`re.search`, e.g. `"(^|/)my_layer/"`) is not centralized.
-            Defaults to `None`.
-        gc_incoming_axes: Dict from variable path to the axes to centralize its
-            gradient over (`[]`: leave it alone), such as the companion
-            `incoming_axes_of(model)` reads off the layers. Paths not in it
-            are judged by `incoming_axes()`. Defaults to `None`.
+        gc_exclude_names: String or list of strings. A variable whose path
+            matches one of them (`re.search`, e.g. `"(^|/)my_layer/"`) when the
+            optimizer is built is not centralized. Defaults to `None`.
+        gc_incoming_axes: List of layouts, one for each variable the optimizer
+            is built with, in that order: dicts of its `"shape"`, the `"axes"`
+            to centralize over and whether it is a convolution kernel
+            (`"conv"`), such as the companion `incoming_axes_of(model)` reads
+            off the layers. Defaults to `None`: judged by `incoming_axes()`.
         **kwargs: the wrapped optimizer's own arguments.
     """
 
     def __init__(self, *args, gc_conv_only=False, gc_exclude_names=None, **kwargs):
         # `gc_incoming_axes=` is taken from `kwargs`, keyword-only like the others.
-        gc_incoming_axes = kwargs.pop("gc_incoming_axes", None) or {}
+        gc_incoming_axes = kwargs.pop("gc_incoming_axes", None)
         super().__init__(*args, **kwargs)
+        self.gc_incoming_axes = gc_incoming_axes
         self.gc_conv_only = gc_conv_only
+        if isinstance(gc_exclude_names, str):  # One pattern, not its characters.
+            gc_exclude_names = [gc_exclude_names]
         self.gc_exclude_names = list(gc_exclude_names or [])
-        self.gc_incoming_axes = {p: list(a) for p, a in gc_incoming_axes.items()}
+        self.gc_axes_of = {}  # id(variable) -> axes, in the order of the build.
 
-    def gc_axes(self, variable):
-        """The axes to centralize `variable`'s gradient over; `()` for none."""
-        path, rank = variable.path, len(variable.shape)
-        excluded = any(re.search(name, path) for name in self.gc_exclude_names)
-        # Keras assigns the "gradient" of such a variable as its new value.
-        excluded = excluded or variable.overwrite_with_gradient
-        if self.gc_conv_only:  # Neither dense nor attention kernels are convolutions.
-            excluded = excluded or rank < 3 or re.search(ATTENTION_KERNELS, path)
-        axes = self.gc_incoming_axes.get(path, incoming_axes(path, rank))
-        return () if excluded else tuple(axes)
+    def gc_layout(self, variable):
+        """`variable`'s layout judged by its path and rank. A variable with no
+        path (not Keras', such as a raw `tf.Variable`) is left alone."""
+        path, rank = getattr(variable, "path", ""), len(variable.shape)
+        conv = rank >= 3 and not re.search(ATTENTION_KERNELS, path)
+        axes = list(incoming_axes(path, rank))
+        return {"shape": list(variable.shape), "axes": axes, "conv": conv}
 
     def build(self, var_list):
         super().build(var_list)
-        # Each variable's axes, decided once: in the order of `var_list`, for
-        # `apply(grads)` without variables as the JAX trainer calls it, and by path.
-        self.gc_built_axes = [self.gc_axes(variable) for variable in var_list]
-        self.gc_axes_by_path = {v.path: a for v, a in zip(var_list, self.gc_built_axes)}
+        layouts = list(self.gc_incoming_axes or map(self.gc_layout, var_list))
+        shapes = [list(layout["shape"]) for layout in layouts]
+        for index, variable in enumerate(var_list):
+            path = getattr(variable, "path", "")
+            if len(shapes) != len(var_list) or shapes[index] != list(variable.shape):
+                raise ValueError(
+                    f"gc_incoming_axes: {len(shapes)} layouts for "
+                    f"{len(var_list)} variables; {path or 'variable'} ({index}, "
+                    f"shape {list(variable.shape)}) does not match its layout. "
+                    "They follow the order of the variables the optimizer is built with."
+                )
+            excluded = any(re.search(name, path) for name in self.gc_exclude_names)
+            # Keras assigns the "gradient" of such a variable as its new value.
+            excluded = excluded or getattr(variable, "overwrite_with_gradient", False)
+            if excluded or (self.gc_conv_only and not layouts[index]["conv"]):
+                layouts[index] = {**layouts[index], "axes": []}
+        self.gc_incoming_axes = layouts  # The decisions, for get_config to save.
+        layouts = zip(var_list, layouts)
+        self.gc_axes_of = {id(v): tuple(layout["axes"]) for v, layout in layouts}
 
     def apply(self, grads, trainable_variables=None):
-        if trainable_variables is None:  # The built variables, in order.
-            axes = self.gc_built_axes if self.built else []
-        elif self.built:  # Built variables, or some of them (as MultiOptimizer calls).
-            axes = [self.gc_axes_by_path.get(v.path, ()) for v in trainable_variables]
-        else:  # The first call, on which the parent builds the optimizer.
-            axes = [self.gc_axes(variable) for variable in trainable_variables]
+        grads = list(grads)
+        axes = list(self.gc_axes_of.values())  # All the built variables', in order.
+        if trainable_variables is not None:
+            trainable_variables = list(trainable_variables)  # Iterated twice.
+            if grads and not self.built:  # Built as the parent would, deciding first.
+                with keras.name_scope(self.name, caller=self):
+                    self.build(trainable_variables)
+            # All the built variables, or some of them (as MultiOptimizer calls).
+            axes = [self.gc_axes_of.get(id(v), ()) for v in trainable_variables]
         if len(axes) == len(grads):  # Otherwise the parent raises the error.
             grads = [centralize_gradient(g, a) for g, a in zip(grads, axes)]
         return super().apply(grads, trainable_variables)

@@ -103,8 +103,8 @@ MUTANTS = [
     Mutant(
         "attention-heads-mixed",
         "query, key and value kernels are centralized per head and unit",
-        'r"(^|/)multi_head_attention(_\\d+)?" + ATTENTION_KERNELS, (0,)),',
-        'r"(^|/)multi_head_attention(_\\d+)?" + ATTENTION_KERNELS, (0, 1)),',
+        '_attention(_\\d+)?" + ATTENTION_KERNELS,\n            (0,),',
+        '_attention(_\\d+)?" + ATTENTION_KERNELS,\n            (0, 1),',
         (LAYERS_TESTS + "test_transformer_block",),
     ),
     Mutant(
@@ -132,8 +132,8 @@ MUTANTS = [
     Mutant(
         "any-attention-as-multi-head-attention",
         "only MultiHeadAttention's query, key and value are centralized by name",
-        'r"(^|/)multi_head_attention(_\\d+)?" + ATTENTION_KERNELS, (0,)),',
-        'r"(^|/)\\w*attention(_\\d+)?" + ATTENTION_KERNELS, (0,)),',
+        'r"(^|/)(multi_head|grouped_query)_attention(_\\d+)?"',
+        'r"(^|/)\\w*attention(_\\d+)?"',
         (
             HUB_TESTS + "test_by_names_no_kernel_is_centralized_along_wrong_axes",
             LAYERS_TESTS + "test_incoming_axes_golden_values",
@@ -167,27 +167,54 @@ MUTANTS = [
             LAYERS_TESTS + "test_keras_layers_under_default_names",
         ),
     ),
-    # Each variable's axes are decided when the optimizer is built.
+    # Each variable's axes are decided when the optimizer is built, and kept for
+    # the variable itself.
+    Mutant(
+        "axes-looked-up-by-path",
+        "each variable gets its own axes, whatever its path, after a reload too",
+        'self.gc_axes_of = {id(v): tuple(layout["axes"]) for v, layout in layouts}',
+        'self.gc_axes_of = {v.path: tuple(layout["axes"]) for v, layout in layouts}',
+        (
+            "tests/test_identity.py::test_fit_centralizes_each_variable_over_its_own_axes",
+            "tests/test_identity.py::test_some_of_the_variables_get_their_own_axes",
+        ),
+    ),
     Mutant(
         "axes-decided-in-every-apply",
         "each variable's axes are decided once, when the optimizer is built",
-        "axes = [self.gc_axes_by_path.get(v.path, ()) for v in trainable_variables]",
-        "axes = [self.gc_axes(v) for v in trainable_variables]",
+        "axes = [self.gc_axes_of.get(id(v), ()) for v in trainable_variables]",
+        'axes = [tuple(self.gc_layout(v)["axes"]) for v in trainable_variables]',
         (OPTIMIZER_TESTS + "test_axes_are_decided_when_built_and_looked_up_in_apply",),
     ),
     Mutant(
         "apply-without-variables-left-alone",
         "apply(grads) without variables, as the JAX trainer calls it, centralizes",
-        "axes = self.gc_built_axes if self.built else []",
+        "axes = list(self.gc_axes_of.values())",
         "axes = []",
         (LAYERS_TESTS + "test_golden_axes_of_kernels_whose_names_cannot_tell",),
     ),
     Mutant(
-        "built-lookup-misses-subsets",
-        "after build, apply() centralizes the variables it is handed, some of them too",
-        "axes = [self.gc_axes_by_path.get(v.path, ()) for v in trainable_variables]",
-        "axes = list(self.gc_built_axes)",
-        (LAYERS_TESTS + "test_built_axes_are_looked_up_for_some_of_the_variables",),
+        "generator-of-variables-exhausted",
+        "variables handed as a generator are updated",
+        "trainable_variables = list(trainable_variables)  # Iterated twice.",
+        "pass",
+        ("tests/test_identity.py::test_variables_from_a_generator_are_updated",),
+    ),
+    Mutant(
+        "exclusion-string-as-characters",
+        "a string given to gc_exclude_names is one pattern",
+        "gc_exclude_names = [gc_exclude_names]",
+        "gc_exclude_names = list(gc_exclude_names)",
+        ("tests/test_identity.py::test_a_string_of_names_to_exclude_is_one_pattern",),
+    ),
+    Mutant(
+        "layouts-not-checked",
+        "saved layouts that do not match the variables raise, naming one",
+        "if len(shapes) != len(var_list) or shapes[index] != list(variable.shape):",
+        "if False:",
+        (
+            "tests/test_identity.py::test_layouts_that_do_not_match_the_variables_raise_naming_one",
+        ),
     ),
     Mutant(
         "exclusions-not-saved",
@@ -206,8 +233,8 @@ MUTANTS = [
     Mutant(
         "layouts-ignored",
         "the layouts read off the layers take precedence over the names",
-        "axes = self.gc_incoming_axes.get(path, incoming_axes(path, rank))",
-        "axes = incoming_axes(path, rank)",
+        "layouts = list(self.gc_incoming_axes or map(self.gc_layout, var_list))",
+        "layouts = list(map(self.gc_layout, var_list))",
         # Not test_gemma_attention_is_centralized_over_the_model_axis: it checks
         # incoming_axes_of() and the names, not the optimizer given the layouts.
         (
@@ -226,9 +253,32 @@ MUTANTS = [
     Mutant(
         "conv-only-centralizes-attention",
         "GC-C leaves attention kernels alone",
-        "excluded = excluded or rank < 3 or re.search(ATTENTION_KERNELS, path)",
-        "excluded = excluded or rank < 3",
+        "conv = rank >= 3 and not re.search(ATTENTION_KERNELS, path)",
+        "conv = rank >= 3",
         (LAYERS_TESTS + "test_conv_only_leaves_attention_and_dense_kernels_alone",),
+    ),
+    Mutant(
+        "attention-gate-as-outputs-last",
+        "the gate of MultiHeadAttention and GroupQueryAttention is centralized over "
+        "its inputs, or left alone",
+        "(query|key|value|gate|attention_output)",
+        "(query|key|value|attention_output)",
+        (LAYERS_TESTS + "test_sweep_of_keras_layers_and_their_options",),
+    ),
+    Mutant(
+        "attention-output-shape-axes",
+        "an attention output of several axes is centralized over heads and head "
+        "size only",
+        "range(min(rank, 3) - 1)",
+        "range(rank - 1)",
+        (LAYERS_TESTS + "test_sweep_of_keras_layers_and_their_options",),
+    ),
+    Mutant(
+        "built-lookup-misses-subsets",
+        "after build, apply() centralizes the variables it is handed, some of them too",
+        "axes = [self.gc_axes_of.get(id(v), ()) for v in trainable_variables]",
+        "axes = list(self.gc_axes_of.values())",
+        ("tests/test_identity.py::test_some_of_the_variables_get_their_own_axes",),
     ),
     Mutant(
         "gcrmsprop-without-mixin",
@@ -603,8 +653,8 @@ MUTANTS = [
     Mutant(
         "einsum-incoming-axes-inverted",
         "an EinsumDense kernel's incoming axes are the letters its output lacks",
-        "letter not in output)",
-        "letter in output)",
+        "letter not in output]",
+        "letter in output]",
         (
             LAYERS_TESTS + "test_layouts_read_off_the_layers_centralize_every_kernel",
             HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",
@@ -614,8 +664,8 @@ MUTANTS = [
     Mutant(
         "einsum-lora-b-left-alone",
         "an EinsumDense's lora_kernel_b is centralized over the LoRA rank",
-        '"lora_kernel_b": (0,)}',
-        '"lora_kernel_b": ()}',
+        '"lora_kernel_b": [0]}',
+        '"lora_kernel_b": []}',
         (HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",),
         file=COMPANION,
     ),
@@ -623,15 +673,15 @@ MUTANTS = [
         "einsum-lora-a-left-alone",
         "an EinsumDense's lora_kernel_a is centralized over the kernel's incoming axes",
         '"lora_kernel_a": incoming,',
-        '"lora_kernel_a": (),',
+        '"lora_kernel_a": [],',
         (HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",),
         file=COMPANION,
     ),
     Mutant(
         "own-layers-judged-by-name",
         "the weights of a layer of another class than Keras' are left alone",
-        "if not classes or classes[0] is keras.Layer:",
-        "if not classes:",
+        "if not keras_classes or keras_classes[0] in (keras.Layer, keras.Model):",
+        "if not keras_classes:",
         (
             LAYERS_TESTS
             + "test_layouts_read_off_the_layers_leave_layers_of_their_own_alone",
@@ -641,12 +691,41 @@ MUTANTS = [
     Mutant(
         "walk-misses-lists",
         "the layers held in lists are found",
-        "isinstance(value, (list, tuple))",
-        "isinstance(value, tuple)",
+        "values if isinstance(values, (list, tuple)) else [values]",
+        "values if isinstance(values, tuple) else [values]",
         (
             LAYERS_TESTS + "test_layouts_read_off_the_layers_centralize_every_kernel",
             HUB_TESTS + "test_read_off_the_layers_every_keras_kernel_is_exact",
         ),
+        file=COMPANION,
+    ),
+    Mutant(
+        "unexported-cells-left-alone",
+        "the companion reads the layouts of Keras' own classes that keras.layers "
+        "does not export (ConvLSTM's cell)",
+        'c.__module__.startswith("keras.")',
+        "getattr(keras.layers, c.__name__, None) is c",
+        (LAYERS_TESTS + "test_sweep_of_keras_layers_and_their_options",),
+        file=COMPANION,
+    ),
+    Mutant(
+        "embedding-lora-b-left-alone",
+        "an Embedding's LoRA (rank, features) factor is centralized over the rank",
+        '("reverse_embeddings", "lora_embeddings_b")',
+        '("reverse_embeddings",)',
+        (LAYERS_TESTS + "test_sweep_of_keras_layers_and_their_options",),
+        file=COMPANION,
+    ),
+    Mutant(
+        "layers-visited-by-path",
+        "the companion visits every layer once, containers whose path is None too",
+        "if id(layer) in visited:  # Each layer once, cycles or not.\n"
+        "            continue\n"
+        "        visited.add(id(layer))",
+        "if layer.path in visited:  # Each layer once, cycles or not.\n"
+        "            continue\n"
+        "        visited.add(layer.path)",
+        (LAYERS_TESTS + "test_layouts_read_off_the_layers_of_containers_never_called",),
         file=COMPANION,
     ),
 ]

@@ -1,4 +1,4 @@
-"""Runs the optimizer, layer and keras_hub tests again on the JAX and PyTorch
+"""Runs the optimizer, layer, identity and keras_hub tests again on the JAX and PyTorch
 backends.
 
 Keras fixes its backend when it is first imported, so each backend gets its own
@@ -23,6 +23,7 @@ BACKEND_TESTS = [
     "test_optimizer.py",
     "test_layers.py",
     "test_keras_hub.py",
+    "test_identity.py",
 ]
 # test_distribution.py starts its own JAX process (it needs XLA_FLAGS set first), and
 # test_digits_gc_vs_rmsprop.py only runs the benchmark script: neither belongs here.

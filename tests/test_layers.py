@@ -93,9 +93,13 @@ def applied_gradients(model, through_apply=True, **gc_kwargs):
         optimizer.apply(tensors, variables)
         after = [b - keras.ops.convert_to_numpy(v) for v, b in zip(variables, before)]
     else:
+        optimizer.build(variables)
+        decided = [
+            layout["axes"] for layout in optimizer.get_config()["gc_incoming_axes"]
+        ]
         after = [
-            keras.ops.convert_to_numpy(centralize_gradient(t, optimizer.gc_axes(v)))
-            for v, t in zip(variables, tensors)
+            keras.ops.convert_to_numpy(centralize_gradient(t, tuple(axes)))
+            for axes, t in zip(decided, tensors)
         ]
     paths = [v.path for v in variables]
     return dict(zip(paths, after)), dict(zip(paths, grads))
@@ -352,8 +356,9 @@ def test_golden_axes_of_kernels_whose_names_cannot_tell(how, call):
     model, kernels = kernels_names_cannot_tell()
     golden = NAMES_CANNOT_TELL[how]
     kwargs = {"gc_incoming_axes": incoming_axes_of(model)} if how == "companion" else {}
+    decided = axes_by_variable(model, GCSGD(**kwargs))
+    assert [decided[id(kernel)] for kernel in kernels] == golden
     optimizer = GCSGD(learning_rate=1.0, **kwargs)
-    assert [optimizer.gc_axes(kernel) for kernel in kernels] == golden
     variables = model.trainable_variables
     rng = np.random.default_rng(0)
     grads = [(rng.normal(size=v.shape) + 0.5).astype("float32") for v in variables]
@@ -549,24 +554,8 @@ def keras_layers():
 
 QKV = ("query", "key", "value")
 # Left alone by name: what the path cannot tell. EinsumDense keeps its layout in
-# its equation; other attention layers than MultiHeadAttention lay out their query,
-# key and value as they choose; a weight not named as Keras names kernels.
-LEFT_ALONE_BY_NAME = {
-    "einsum_dense/kernel",
-    *(f"grouped_query_attention/{w}/kernel" for w in QKV),
-    "reversible_embedding/reverse_embeddings",
-}
-# Left alone with the companion: a weight whose name says nothing of its layout,
-# and the ConvLSTM cell, whose class keras.layers does not export.
-LEFT_ALONE_WITH_THE_COMPANION = {
-    "reversible_embedding/reverse_embeddings",
-    "conv_lstm1d/conv_lstm_cell/kernel",
-    "conv_lstm1d/conv_lstm_cell/recurrent_kernel",
-    "conv_lstm2d/conv_lstm_cell/kernel",
-    "conv_lstm2d/conv_lstm_cell/recurrent_kernel",
-    "conv_lstm3d/conv_lstm_cell/kernel",
-    "conv_lstm3d/conv_lstm_cell/recurrent_kernel",
-}
+# its equation; a weight not named as Keras names kernels.
+LEFT_ALONE_BY_NAME = {"einsum_dense/kernel", "reversible_embedding/reverse_embeddings"}
 # Layers built inside others above, and those with no weight of rank 2 or more.
 INSIDE_OTHERS = ("LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells")
 WITHOUT_KERNELS = ("Identity", "InputLayer", "Lambda", "Masking", "Wrapper")
@@ -597,7 +586,8 @@ def test_every_keras_layer_with_a_kernel_is_checked():
 def test_keras_layers_under_default_names(name):
     """By name, every kernel of a Keras layer under its default name is centralized
     over its incoming axes, or left alone where the name cannot tell; with the
-    companion, over its incoming axes (the ConvLSTM cell is left alone)."""
+    companion, over its incoming axes, the ConvLSTM cell (not exported) and the
+    reversible embedding's Dense-like kernel included."""
     layer, shape, expected = keras_layers()[name]
     dtype = "int32" if "Embedding" in name else "float32"
     inputs = keras.Input(shape, dtype=dtype)
@@ -606,14 +596,14 @@ def test_keras_layers_under_default_names(name):
     variables = [v for v in model.trainable_variables if len(v.shape) >= 2]
     paths = {without_numbers(v.path): v for v in variables}
     assert sorted(paths) == sorted(expected)
-    by_name = GCRMSprop()
+    by_name = axes_by_variable(model, GCRMSprop())
     companion = GCRMSprop(gc_incoming_axes=incoming_axes_of(model))
+    companion = axes_by_variable(model, companion)
     for path, variable in paths.items():
         true = expected[path] or ()
         left_alone = path in LEFT_ALONE_BY_NAME or not true
-        assert by_name.gc_axes(variable) == (() if left_alone else true), path
-        left_alone = path in LEFT_ALONE_WITH_THE_COMPANION or not true
-        assert companion.gc_axes(variable) == (() if left_alone else true), path
+        assert by_name[id(variable)] == (() if left_alone else true), path
+        assert companion[id(variable)] == true, path
 
 
 def test_depthwise_kernel_is_centralized_per_channel_over_its_window():
@@ -662,9 +652,9 @@ def test_exclusions_survive_save_and_load(tmp_path):
     loaded = keras.models.load_model(path)
     assert type(loaded.optimizer) is GCRMSprop
     assert loaded.optimizer.gc_exclude_names == USER_STEP
-    spatial = loaded.get_layer("spatial").kernel
-    assert loaded.optimizer.gc_axes(spatial) == ()
-    assert loaded.optimizer.gc_axes(loaded.get_layer("mix").kernel) == (0, 1, 2)
+    decided = axes_by_variable(loaded, loaded.optimizer)
+    assert decided[id(loaded.get_layer("spatial").kernel)] == ()
+    assert decided[id(loaded.get_layer("mix").kernel)] == (0, 1, 2)
 
 
 def test_layouts_read_off_the_layers_survive_save_and_load(tmp_path):
@@ -676,11 +666,15 @@ def test_layouts_read_off_the_layers_survive_save_and_load(tmp_path):
     model.fit(x, model.predict(x, verbose=0), epochs=1, verbose=0)
     path = str(tmp_path / "model.keras")
     model.save(path)
-    loaded = keras.models.load_model(path).optimizer
-    assert loaded.gc_incoming_axes == optimizer.gc_incoming_axes
+    loaded = keras.models.load_model(path)
+    assert (
+        loaded.optimizer.get_config()["gc_incoming_axes"]
+        == optimizer.get_config()["gc_incoming_axes"]
+    )
     # A user-named depthwise kernel: over its window, not by its name's rule.
-    assert loaded.gc_axes(model.get_layer("spatial").kernel) == (0, 1)
-    assert loaded.gc_axes(model.get_layer("upsample").kernel) == (0, 1, 3)
+    decided = axes_by_variable(loaded, loaded.optimizer)
+    assert decided[id(loaded.get_layer("spatial").kernel)] == (0, 1)
+    assert decided[id(loaded.get_layer("upsample").kernel)] == (0, 1, 3)
 
 
 class OwnLayer(keras.Layer):
@@ -701,6 +695,287 @@ def test_layouts_read_off_the_layers_leave_layers_of_their_own_alone():
     inputs = keras.Input((4, 4, 2))
     x = MyConv2DTranspose(3, 3, name="mine")(inputs)
     outputs = OwnLayer(name="own")(layers.GlobalAveragePooling2D()(x))
-    axes = incoming_axes_of(keras.Model(inputs, outputs))
-    assert axes["own/kernel"] == ()
-    assert axes["mine/kernel"] == (0, 1, 3)
+    model = keras.Model(inputs, outputs)
+    layouts = dict(
+        zip([v.path for v in model.trainable_variables], incoming_axes_of(model))
+    )
+    assert layouts["own/kernel"]["axes"] == []
+    assert layouts["mine/kernel"]["axes"] == [0, 1, 3]
+
+
+# --- The sweep of keras.layers across the constructor options that shape kernels ---
+
+CONVOLUTIONS = ("BaseConv", "BaseConvTranspose", "BaseDepthwiseConv")
+CONVOLUTIONS += ("BaseSeparableConv", "ConvLSTMCell")
+
+
+def reference_layout(layer, weight):
+    """The reference for `layer`'s own `weight`: the axes of each output neuron's
+    incoming weights, from the layer's class and, for `EinsumDense`, its equation
+    (`None`: a weight of no neuron's incoming weights, such as a bias, a table of
+    embeddings or PReLU's slopes), and whether it is a convolution's."""
+    rank, name = len(weight.shape), weight.name
+    classes = [c.__name__ for c in type(layer).__mro__]
+    # GC-C centralizes the convolutions' kernels, not LoRA's (rank, filters).
+    conv = any(c in CONVOLUTIONS for c in classes) and rank >= 3
+    if rank < 2 or "bias" in name or name in ("alpha", "embeddings"):
+        return None, conv
+    if isinstance(layer, layers.EinsumDense):  # The kernel's letters not output.
+        operands, output = layer.equation.split("->")
+        kernel = operands.split(",")[1]
+        incoming = tuple(i for i, letter in enumerate(kernel) if letter not in output)
+        return {"kernel": incoming, "lora_kernel_a": incoming}.get(name, (0,)), conv
+    if isinstance(layer, layers.Embedding):
+        # (features, tokens) and LoRA's (rank, features): used as Dense kernels;
+        # LoRA's (tokens, rank) is a table.
+        axes = {"reverse_embeddings": (0,), "lora_embeddings_b": (0,)}
+        return axes.get(name), conv
+    if "BaseConvTranspose" in classes:  # (window..., outputs, inputs)
+        return all_but(rank, -2), conv
+    if "BaseDepthwiseConv" in classes or name == "depthwise_kernel":
+        return tuple(range(rank - 2)), conv  # (window..., channels, multiplier)
+    # Dense, Conv*, pointwise kernels, RNN and ConvLSTM cells, LoRA factors.
+    return all_but(rank, -1), conv
+
+
+def own_weights(model):
+    """Each trainable variable of `model`, with the layer that owns it."""
+    owners = {}
+    for layer in model._flatten_layers():
+        owners.update({id(w): layer for w in layer._trainable_variables})
+    return [(v, owners[id(v)]) for v in model.trainable_variables]
+
+
+def axes_by_variable(model, optimizer):
+    """`id(variable)` -> the axes `optimizer`, built on `model` if it is not yet,
+    centralizes it over, as it saves them."""
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    layouts = optimizer.get_config()["gc_incoming_axes"]
+    axes = [tuple(layout["axes"]) for layout in layouts]
+    return dict(zip(map(id, model.trainable_variables), axes))
+
+
+def decided_axes(model, **gc_kwargs):
+    """The axes a GC optimizer built on `model` centralizes each weight over, as it
+    saves them."""
+    optimizer = GCSGD(**gc_kwargs)
+    optimizer.build(model.trainable_variables)
+    layouts = optimizer.get_config()["gc_incoming_axes"]
+    return [tuple(layout["axes"]) for layout in layouts]
+
+
+vector, sequence, image, volume = (4,), (6, 2), (5, 5, 2), (4, 4, 4, 2)
+# Each option that can change a kernel's layout, or the names of its weights:
+# (id, how to build the layer under a name or its default one, input shape).
+SWEEP = [
+    ("Dense", lambda n: layers.Dense(3, name=n), vector),
+    ("Dense-3d-input", lambda n: layers.Dense(3, name=n), sequence),
+    ("Dense-lora", lambda n: layers.Dense(3, lora_rank=2, name=n), vector),
+    ("Dense-no-bias", lambda n: layers.Dense(3, use_bias=False, name=n), vector),
+    (
+        "EinsumDense-matrix",
+        lambda n: layers.EinsumDense("ab,bc->ac", 3, bias_axes="c", name=n),
+        vector,
+    ),
+    (
+        "EinsumDense-heads",
+        lambda n: layers.EinsumDense("abc,cde->abde", (None, 4, 2), name=n),
+        sequence,
+    ),
+    (
+        "EinsumDense-heads-first",
+        lambda n: layers.EinsumDense("abc,dce->abde", (None, 4, 3), name=n),
+        sequence,
+    ),
+    (
+        "EinsumDense-two-inputs",
+        lambda n: layers.EinsumDense("abc,bcd->ad", 3, name=n),
+        sequence,
+    ),
+    (
+        "EinsumDense-lora",
+        lambda n: layers.EinsumDense(
+            "abc,cde->abde", (None, 4, 2), lora_rank=2, name=n
+        ),
+        sequence,
+    ),
+    ("Conv1D", lambda n: layers.Conv1D(4, 2, name=n), sequence),
+    ("Conv1D-groups", lambda n: layers.Conv1D(4, 2, groups=2, name=n), sequence),
+    ("Conv1D-lora", lambda n: layers.Conv1D(4, 2, lora_rank=2, name=n), sequence),
+    ("Conv2D", lambda n: layers.Conv2D(4, 2, name=n), image),
+    (
+        "Conv2D-channels-first",
+        lambda n: layers.Conv2D(4, 2, data_format="channels_first", name=n),
+        (2, 5, 5),
+    ),
+    ("Conv2D-groups", lambda n: layers.Conv2D(4, 2, groups=2, name=n), image),
+    ("Conv3D", lambda n: layers.Conv3D(4, 2, name=n), volume),
+    ("Conv1DTranspose", lambda n: layers.Conv1DTranspose(3, 2, name=n), sequence),
+    ("Conv2DTranspose", lambda n: layers.Conv2DTranspose(3, 2, name=n), image),
+    (
+        "Conv2DTranspose-channels-first",
+        lambda n: layers.Conv2DTranspose(3, 2, data_format="channels_first", name=n),
+        (2, 5, 5),
+    ),
+    ("Conv3DTranspose", lambda n: layers.Conv3DTranspose(3, 2, name=n), volume),
+    ("DepthwiseConv1D", lambda n: layers.DepthwiseConv1D(2, name=n), sequence),
+    (
+        "DepthwiseConv2D-multiplier",
+        lambda n: layers.DepthwiseConv2D(2, depth_multiplier=3, name=n),
+        image,
+    ),
+    ("SeparableConv1D", lambda n: layers.SeparableConv1D(3, 2, name=n), sequence),
+    (
+        "SeparableConv2D-multiplier",
+        lambda n: layers.SeparableConv2D(3, 2, depth_multiplier=2, name=n),
+        image,
+    ),
+    ("Embedding", lambda n: layers.Embedding(10, 4, name=n), (3,)),
+    ("Embedding-lora", lambda n: layers.Embedding(10, 4, lora_rank=2, name=n), (3,)),
+    (
+        "ReversibleEmbedding-untied",
+        lambda n: layers.ReversibleEmbedding(10, 4, tie_weights=False, name=n),
+        (3,),
+    ),
+    (
+        "ReversibleEmbedding-tied",
+        lambda n: layers.ReversibleEmbedding(10, 4, name=n),
+        (3,),
+    ),
+    ("MultiHeadAttention", lambda n: layers.MultiHeadAttention(2, 4, name=n), (5, 8)),
+    (
+        "MultiHeadAttention-gate",
+        lambda n: layers.MultiHeadAttention(2, 4, use_gate=True, name=n),
+        (5, 8),
+    ),
+    (
+        "MultiHeadAttention-output-shape",
+        lambda n: layers.MultiHeadAttention(2, 4, output_shape=(6, 7), name=n),
+        (5, 8),
+    ),
+    (
+        "MultiHeadAttention-output-int",
+        lambda n: layers.MultiHeadAttention(2, 4, output_shape=5, name=n),
+        (5, 8),
+    ),
+    (
+        "MultiHeadAttention-attention-axes",
+        lambda n: layers.MultiHeadAttention(2, 4, attention_axes=(1, 2), name=n),
+        (3, 3, 8),
+    ),
+    (
+        "MultiHeadAttention-value-dim",
+        lambda n: layers.MultiHeadAttention(2, 4, value_dim=3, use_bias=False, name=n),
+        (5, 8),
+    ),
+    (
+        "GroupQueryAttention",
+        lambda n: layers.GroupQueryAttention(4, 2, 1, name=n),
+        (5, 8),
+    ),
+    (
+        "GroupQueryAttention-gate",
+        lambda n: layers.GroupQueryAttention(4, 4, 2, use_gate=True, name=n),
+        (5, 8),
+    ),
+    ("SimpleRNN", lambda n: layers.SimpleRNN(3, name=n), sequence),
+    ("LSTM", lambda n: layers.LSTM(3, name=n), sequence),
+    ("GRU", lambda n: layers.GRU(3, name=n), sequence),
+    ("GRU-reset-before", lambda n: layers.GRU(3, reset_after=False, name=n), sequence),
+    (
+        "RNN-stacked-cells",
+        lambda n: layers.RNN(
+            layers.StackedRNNCells([layers.LSTMCell(3), layers.GRUCell(3)]), name=n
+        ),
+        sequence,
+    ),
+    (
+        "Bidirectional",
+        lambda n: layers.Bidirectional(layers.LSTM(3), name=n),
+        sequence,
+    ),
+    ("ConvLSTM1D", lambda n: layers.ConvLSTM1D(3, 2, name=n), (2,) + sequence),
+    ("ConvLSTM2D", lambda n: layers.ConvLSTM2D(3, 2, name=n), (2,) + image),
+    ("ConvLSTM3D", lambda n: layers.ConvLSTM3D(3, 2, name=n), (2,) + volume),
+    (
+        "TimeDistributed",
+        lambda n: layers.TimeDistributed(layers.Conv1D(3, 2), name=n),
+        (2,) + sequence,
+    ),
+    (
+        "SpectralNormalization",
+        lambda n: layers.SpectralNormalization(layers.Conv2D(3, 2), name=n),
+        image,
+    ),
+    ("PReLU", lambda n: layers.PReLU(name=n), (3, 4)),
+    ("PReLU-shared", lambda n: layers.PReLU(shared_axes=[1], name=n), (3, 4)),
+]
+
+
+def swept_model(make, shape, name):
+    """A model of one swept layer, or a skip where this Keras lacks the option."""
+    try:
+        layer = make(name)
+    except (TypeError, ValueError, AttributeError) as error:
+        pytest.skip(f"not in Keras {keras.__version__}: {error}")
+    dtype = "int32" if isinstance(layer, layers.Embedding) else "float32"
+    inputs = keras.Input(shape, dtype=dtype)
+    attention = isinstance(
+        layer, (layers.MultiHeadAttention, layers.GroupQueryAttention)
+    )
+    return keras.Model(inputs, layer(inputs, inputs) if attention else layer(inputs))
+
+
+@pytest.mark.parametrize("conv_only", [False, True], ids=["GC", "GC-C"])
+@pytest.mark.parametrize(
+    "make, shape", [s[1:] for s in SWEEP], ids=[s[0] for s in SWEEP]
+)
+def test_sweep_of_keras_layers_and_their_options(make, shape, conv_only):
+    """By name (default names): each weight over its reference axes, or left
+    alone. With the companion (default names and a name of the user's): each over
+    its reference axes exactly. GC-C: only convolution kernels, in both ways."""
+    for name in (None, "mine"):
+        model = swept_model(make, shape, name)
+        reference = []
+        for weight, layer in own_weights(model):
+            axes, conv = reference_layout(layer, weight)
+            reference.append(axes if axes and (conv or not conv_only) else ())
+        layouts = incoming_axes_of(model)
+        companion = decided_axes(
+            model, gc_incoming_axes=layouts, gc_conv_only=conv_only
+        )
+        paths = [v.path for v in model.trainable_variables]
+        assert dict(zip(paths, companion)) == dict(zip(paths, reference))
+        if name is None:
+            by_name = decided_axes(model, gc_conv_only=conv_only)
+            wrong = [
+                (path, got, want)
+                for path, got, want in zip(paths, by_name, reference)
+                if got not in ((), want)
+            ]
+            assert wrong == []
+
+
+class Containers(keras.Model):
+    """Two plain layers that hold sublayers and are never called: their `path` is
+    `None`."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = keras.Layer(), keras.Layer()
+        self.first.inner = layers.Dense(3, name="inner")
+        self.second.inner = layers.Conv1DTranspose(3, 2, name="inner")
+
+    def call(self, x):
+        return self.second.inner(self.first.inner(x))
+
+
+def test_layouts_read_off_the_layers_of_containers_never_called():
+    model = Containers()
+    model(np.zeros((1, 4, 5), "float32"))
+    assert model.first.path is None and model.second.path is None
+    layouts = incoming_axes_of(model)
+    axes = {id(v): layout["axes"] for v, layout in zip(model.weights, layouts)}
+    assert axes[id(model.first.inner.kernel)] == [0]
+    assert axes[id(model.second.inner.kernel)] == [0, 2]  # (window, outputs, inputs)

@@ -55,10 +55,11 @@ DESIGNED_AXES = {"rmsprop": (), "wrong_axes": (0,), "true_axes": (1,), "left_alo
 class WrongAxesGCRMSprop(GCRMSprop):
     """Centralizes query, key and value kernels over axis 0."""
 
-    def gc_axes(self, variable):
+    def gc_layout(self, variable):
+        layout = super().gc_layout(variable)
         if re.search(PROJECTIONS, variable.path):
-            return (0,)
-        return super().gc_axes(variable)
+            layout["axes"] = [0]
+        return layout
 
 
 class Attention(keras.layers.Layer):
@@ -137,8 +138,12 @@ def arm_axes():
     axes = {}
     for arm, make_optimizer in ARMS.items():
         optimizer = make_optimizer()
-        gc_axes = getattr(optimizer, "gc_axes", lambda variable: ())
-        axes[arm] = {v.path: tuple(gc_axes(v)) for v in variables}
+        decided = [()] * len(variables)  # Plain RMSprop centralizes nothing.
+        if hasattr(optimizer, "gc_layout"):
+            optimizer.build(variables)
+            layouts = optimizer.get_config()["gc_incoming_axes"]
+            decided = [tuple(layout["axes"]) for layout in layouts]
+        axes[arm] = {v.path: found for v, found in zip(variables, decided)}
         for path, found in axes[arm].items():
             if re.search(PROJECTIONS, path) and found != DESIGNED_AXES[arm]:
                 raise RuntimeError(

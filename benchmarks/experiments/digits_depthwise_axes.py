@@ -38,10 +38,11 @@ from gradient_centralization import GCRMSprop  # noqa: E402
 class AllChannelsGCRMSprop(GCRMSprop):
     """Centralizes depthwise kernels over all axes but the last."""
 
-    def gc_axes(self, variable):
+    def gc_layout(self, variable):
+        layout = super().gc_layout(variable)
         if "depthwise" in variable.path:
-            return tuple(range(len(variable.shape) - 1))
-        return super().gc_axes(variable)
+            layout["axes"] = list(range(len(variable.shape) - 1))
+        return layout
 
 
 ARMS = {
