@@ -413,9 +413,11 @@ class GradientCentralization:
 
 
 @keras.saving.register_keras_serializable(package="gradient_centralization")
-class GCRMSprop(GradientCentralization, keras.optimizers.RMSprop):
+class GCRMSprop(GradientCentralization, type(keras.optimizers.RMSprop())):
     """RMSprop with Gradient Centralization; takes `RMSprop`'s arguments and the
-    `GradientCentralization` ones.
+    `GradientCentralization` ones. Its parent is the class Keras really uses for
+    `RMSprop()` on the backend: on PyTorch, one that updates all the variables at
+    once (Keras swaps it in for `RMSprop` itself, never for a subclass).
     """
 
 

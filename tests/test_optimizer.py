@@ -445,8 +445,9 @@ CENTRALIZED = [centralize_by_hand(g) is not g for g in gradient_steps(1)[0]]
 
 def check_mixin(name):
     base = getattr(keras.optimizers, name)
-    mixed = type(f"GC{name}", (GradientCentralization, base), {})
     kwargs = OPTIMIZER_KWARGS.get(name, {"learning_rate": LEARNING_RATE})
+    # The class Keras really uses: on PyTorch, its fused one where it has one.
+    mixed = type(f"GC{name}", (GradientCentralization, type(base(**kwargs))), {})
     # Muon updates rank-2 variables with Muon and the others with AdamW, so the
     # conv kernel (rank 4) and the dense kernels (rank 2) exercise both paths.
     steps = gradient_steps(3)
@@ -864,3 +865,11 @@ def test_mirrored_strategy_matches_one_device():
         mirrored = fit_weights(GCRMSprop(LEARNING_RATE))
     for a, b in zip(mirrored, single, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_gcrmsprop_keeps_the_class_keras_uses_for_rmsprop():
+    """On PyTorch, Keras uses a fused RMSprop for `RMSprop()` but not for its
+    subclasses: GCRMSprop extends the class Keras really uses."""
+    used = type(keras.optimizers.RMSprop())
+    assert used in type(GCRMSprop()).__mro__
+    assert (used is keras.optimizers.RMSprop) == (BACKEND != "torch")
