@@ -285,7 +285,8 @@ def test_some_of_the_variables_get_their_own_axes():
 def test_variables_from_a_generator_are_updated():
     variable = keras.Variable(np.ones((3, 2), "float32"), name="kernel")
     grad = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]], "float32")
-    GCSGD(learning_rate=1.0).apply([grad], (v for v in [variable]))
+    grads = [keras.ops.convert_to_tensor(grad)]
+    GCSGD(learning_rate=1.0).apply(grads, (v for v in [variable]))
     # Centralized over the inputs (axis 0), then applied.
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(variable), [[2.0, 1.0], [1.0, 1.0], [0.0, 1.0]]

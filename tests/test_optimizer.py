@@ -119,8 +119,10 @@ def test_apply_equals_rmsprop_on_hand_centralized_gradients(kwargs):
     )
 
 
-class RecordingGCRMSprop(GCRMSprop):
-    """Keeps the gradients that reach `update_step`, after clipping."""
+class RecordingGCRMSprop(GradientCentralization, keras.optimizers.RMSprop):
+    """Keeps the gradients that reach `update_step`, after clipping. Over the
+    unfused RMSprop: PyTorch's fused one updates all variables without calling
+    `update_step`."""
 
     def update_step(self, gradient, variable, learning_rate):
         self.seen.append(keras.ops.convert_to_numpy(gradient))
