@@ -373,7 +373,8 @@ class GradientCentralization:
 
     def build(self, var_list):
         super().build(var_list)
-        layouts = list(self.gc_incoming_axes or map(self.gc_layout, var_list))
+        given = self.gc_incoming_axes  # None, or the layouts: [] is no variable's.
+        layouts = list(map(self.gc_layout, var_list) if given is None else given)
         shapes = [list(layout["shape"]) for layout in layouts]
         for index, variable in enumerate(var_list):
             path = getattr(variable, "path", "")

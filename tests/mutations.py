@@ -233,7 +233,7 @@ MUTANTS = [
     Mutant(
         "layouts-ignored",
         "the layouts read off the layers take precedence over the names",
-        "layouts = list(self.gc_incoming_axes or map(self.gc_layout, var_list))",
+        "layouts = list(map(self.gc_layout, var_list) if given is None else given)",
         "layouts = list(map(self.gc_layout, var_list))",
         # Not test_gemma_attention_is_centralized_over_the_model_axis: it checks
         # incoming_axes_of() and the names, not the optimizer given the layouts.

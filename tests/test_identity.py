@@ -262,6 +262,11 @@ def test_layouts_that_do_not_match_the_variables_raise_naming_one():
         GCSGD(gc_incoming_axes=layouts[::-1]).build(model.trainable_variables)
     with pytest.raises(ValueError, match="4 layouts for 5 variables"):
         GCSGD(gc_incoming_axes=layouts[:4]).build(model.trainable_variables)
+    # The companion called on a model not built yet lists no layout: not a guess.
+    unbuilt = incoming_axes_of(Subclassed())
+    assert unbuilt == []
+    with pytest.raises(ValueError, match="0 layouts for 5 variables"):
+        GCSGD(gc_incoming_axes=unbuilt).build(model.trainable_variables)
 
 
 def test_some_of_the_variables_get_their_own_axes():
