@@ -140,8 +140,7 @@ def load_data(mock_examples=None):
     except Exception as error:  # Network, disk or a missing package: tfds varies.
         sys.exit(
             f"Could not load horses_or_humans: {type(error).__name__}: {error}\n"
-            "A first run downloads it (154 MiB): check the network, or set\n"
-            "TFDS_DATA_DIR to a folder that holds it. --mock-data 32 runs offline."
+            "Check the network (154 MiB), set TFDS_DATA_DIR, or run --mock-data 32."
         )
     return train_ds.cache(), test_ds
 
@@ -160,27 +159,26 @@ three places, and two dense layers.
 
 
 def build_model():
-    return keras.Sequential(
-        [
-            layers.Input(shape=input_shape),
-            layers.Conv2D(16, (3, 3), activation="relu"),
-            layers.MaxPooling2D(2, 2),
-            layers.Conv2D(32, (3, 3), activation="relu"),
-            layers.Dropout(0.5),
-            layers.MaxPooling2D(2, 2),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.Dropout(0.5),
-            layers.MaxPooling2D(2, 2),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D(2, 2),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D(2, 2),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(512, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
-        ]
-    )
+    network = [
+        layers.Input(shape=input_shape),
+        layers.Conv2D(16, (3, 3), activation="relu"),
+        layers.MaxPooling2D(2, 2),
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.Dropout(0.5),
+        layers.MaxPooling2D(2, 2),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.Dropout(0.5),
+        layers.MaxPooling2D(2, 2),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D(2, 2),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D(2, 2),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(512, activation="relu"),
+        layers.Dense(1, activation="sigmoid"),
+    ]
+    return keras.Sequential(network)
 
 
 if __name__ == "__main__":
@@ -198,16 +196,15 @@ flips it along both axes or leaves it as it is.)
 
 
 def build_training_model():
-    return keras.Sequential(
-        [
-            layers.Input(shape=input_shape, dtype="uint8"),
-            layers.Rescaling(1.0 / 255),
-            layers.RandomFlip("horizontal_and_vertical"),
-            layers.RandomRotation(0.3),
-            layers.RandomZoom(0.2),
-            build_model(),
-        ]
-    )
+    augmented = [
+        layers.Input(shape=input_shape, dtype="uint8"),
+        layers.Rescaling(1.0 / 255),
+        layers.RandomFlip("horizontal_and_vertical"),
+        layers.RandomRotation(0.3),
+        layers.RandomZoom(0.2),
+        build_model(),
+    ]
+    return keras.Sequential(augmented)
 
 
 """
@@ -261,9 +258,7 @@ your own code as they are.
 """
 
 
-ATTENTION_KERNELS = (
-    r"(^|/)(query|key|value|gate|attention_output)/(kernel|lora_kernel_a)$"
-)
+ATTENTION_KERNELS = r"(^|/)(query|key|value|gate|attention_output)/(lora_)?kernel(_a)?$"
 
 
 def incoming_axes(path, rank):
@@ -294,11 +289,7 @@ def incoming_axes(path, rank):
         (0, r"(^|/)attention_output/(kernel|lora_kernel_a)$", range(min(rank, 3) - 1)),
         # Query, key, value and gate of MultiHeadAttention and GroupQueryAttention:
         # (inputs, heads, head size).
-        (
-            0,
-            r"(^|/)(multi_head|grouped_query)_attention(_\d+)?" + ATTENTION_KERNELS,
-            (0,),
-        ),
+        (0, r"\b(multi_head|grouped_query)_attention(_\d+)?" + ATTENTION_KERNELS, [0]),
         # Left alone: EinsumDense, whose layout lives in its equation, and the
         # query, key and value of other attention layers, which differ (Gemma's
         # query is (heads, inputs, head size), Phi-3's (inputs, heads, head size)).
@@ -356,52 +347,42 @@ class GradientCentralization:
         # `gc_incoming_axes=` is taken from `kwargs`, keyword-only like the others.
         gc_incoming_axes = kwargs.pop("gc_incoming_axes", None)
         super().__init__(*args, **kwargs)
-        self.gc_incoming_axes = gc_incoming_axes
-        self.gc_conv_only = gc_conv_only
-        if isinstance(gc_exclude_names, str):  # One pattern, not its characters.
-            gc_exclude_names = [gc_exclude_names]
-        self.gc_exclude_names = list(gc_exclude_names or [])
-        self.gc_axes_of = {}  # id(variable) -> axes, in the order of the build.
+        self.gc_conv_only, self.gc_incoming_axes = gc_conv_only, gc_incoming_axes
+        names = gc_exclude_names or []  # A string is one pattern, not its characters.
+        self.gc_exclude_names = [names] if isinstance(names, str) else list(names)
 
     def gc_layout(self, variable):
         """`variable`'s layout judged by its path and rank. A variable with no
-        path (not Keras', such as a raw `tf.Variable`) is left alone."""
-        path, rank = getattr(variable, "path", ""), len(variable.shape)
-        conv = rank >= 3 and not re.search(ATTENTION_KERNELS, path)
-        axes = list(incoming_axes(path, rank))
-        return {"shape": list(variable.shape), "axes": axes, "conv": conv}
+        path (not Keras', such as a raw `tf.Variable`) is left alone.
+        """
+        path, shape = getattr(variable, "path", ""), list(variable.shape)
+        conv = len(shape) >= 3 and not re.search(ATTENTION_KERNELS, path)
+        return dict(shape=shape, axes=list(incoming_axes(path, len(shape))), conv=conv)
 
     def build(self, var_list):
         super().build(var_list)
         given = self.gc_incoming_axes  # None, or the layouts: [] is no variable's.
         layouts = list(map(self.gc_layout, var_list) if given is None else given)
-        shapes = [list(layout["shape"]) for layout in layouts]
         for index, variable in enumerate(var_list):
-            path = getattr(variable, "path", "")
-            if len(shapes) != len(var_list) or shapes[index] != list(variable.shape):
-                raise ValueError(
-                    f"gc_incoming_axes: {len(shapes)} layouts for "
-                    f"{len(var_list)} variables; {path or 'variable'} ({index}, "
-                    f"shape {list(variable.shape)}) does not match its layout. "
-                    "They follow the order of the variables the optimizer is built with."
-                )
+            path, shape = getattr(variable, "path", ""), list(variable.shape)
+            if len(layouts) != len(var_list) or list(layouts[index]["shape"]) != shape:
+                raise ValueError(f"gc_incoming_axes: no {shape} layout for {path}")
             excluded = any(re.search(name, path) for name in self.gc_exclude_names)
             # Keras assigns the "gradient" of such a variable as its new value.
             excluded = excluded or getattr(variable, "overwrite_with_gradient", False)
             if excluded or (self.gc_conv_only and not layouts[index]["conv"]):
                 layouts[index] = {**layouts[index], "axes": []}
         self.gc_incoming_axes = layouts  # The decisions, for get_config to save.
-        layouts = zip(var_list, layouts)
-        self.gc_axes_of = {id(v): tuple(layout["axes"]) for v, layout in layouts}
+        # id(variable), as Keras keys its own optimizer state, -> axes, in build order.
+        self.gc_axes_of = {id(v): tuple(x["axes"]) for v, x in zip(var_list, layouts)}
 
     def apply(self, grads, trainable_variables=None):
-        grads = list(grads)
-        axes = list(self.gc_axes_of.values())  # All the built variables', in order.
+        # All the built variables' axes, in order (none before the build).
+        axes = list(getattr(self, "gc_axes_of", {}).values())
         if trainable_variables is not None:
             trainable_variables = list(trainable_variables)  # Iterated twice.
-            if grads and not self.built:  # Built as the parent would, deciding first.
-                with keras.name_scope(self.name, caller=self):
-                    self.build(trainable_variables)
+            if len(grads) and not self.built:  # Built first, to decide the axes.
+                self.build(trainable_variables)
             # All the built variables, or some of them (as MultiOptimizer calls).
             axes = [self.gc_axes_of.get(id(v), ()) for v in trainable_variables]
         if len(axes) == len(grads):  # Otherwise the parent raises the error.
@@ -488,25 +469,24 @@ def train_arm(optimizer_class, seed, data, args):
     # "auc" is keras.metrics.AUC: the ROC curve's area, which needs no threshold.
     model.compile(optimizer, "binary_crossentropy", metrics=["accuracy", "auc"])
     initial_weights = weights_fingerprint(model)
-    time_callback = TimeHistory()
+    timer = TimeHistory()
     # One shuffled pass over the pictures per epoch, all epochs from one iterator:
     # with a new iterator per epoch, some epochs were slower.
-    batches = train_ds.shuffle(1024, seed=seed).batch(args.batch_size)
-    batches = batches.repeat().prefetch(tf.data.AUTOTUNE)
+    batches = train_ds.shuffle(1024, seed=seed).batch(args.batch_size).repeat()
     history = model.fit(
-        batches,
+        batches.prefetch(tf.data.AUTOTUNE),
         epochs=args.epochs,
         steps_per_epoch=math.ceil(len(train_ds) / args.batch_size),
-        callbacks=[time_callback],
+        callbacks=[timer],
         shuffle=False,  # The pipeline shuffles: `fit` cannot shuffle a tf.data one.
     )
     test = model.evaluate(test_ds.batch(args.batch_size), verbose=0, return_dict=True)
     return {
         "history": {key: history.history[key] for key in ("loss", "accuracy")},
-        "epoch_times": time_callback.times,
+        "epoch_times": timer.times,
         # The first epoch also builds the training step, and the process's first
         # one sets up TensorFlow: left out, so that the time compares optimizers.
-        "training_time": sum(time_callback.times[1:] or time_callback.times),
+        "training_time": sum(timer.times[1:] or timer.times),
         "test": {key: test[key] for key in ("loss", "accuracy", "auc")},
         "initial_weights": initial_weights,
     }
@@ -634,9 +614,8 @@ def add_pair(seed, records):
     runs.append({"seed": seed, "arms": records})
     if args.json:
         backend = keras.backend.backend()
-        versions = {
-            n: sys.modules[n].__version__ for n in ("keras", "tensorflow", backend)
-        }
+        modules = ("keras", "tensorflow", backend)
+        versions = {name: sys.modules[name].__version__ for name in modules}
         # When (UTC) and with which versions this report was written.
         produced = {"date": strftime("%Y-%m-%dT%H:%M:%SZ", gmtime()), **versions}
         report = {"config": {**vars(args), "backend": backend}, "produced": produced}
@@ -670,8 +649,8 @@ def format_summary(summary, num_runs):
     for name, difference in summary["difference"].items():
         low, high = difference["ci95"]
         interval = f"{difference['mean']:+.4g}, 95% CI [{low:+.4g}, {high:+.4g}]"
-        outcome = summary["verdict"][name]
-        outcome = f"GC {outcome}" if outcome in ("better", "worse") else outcome
+        # "better" and "worse" say of which optimizer; the other verdicts need not.
+        outcome = re.sub("^(better|worse)$", r"GC \1", summary["verdict"][name])
         lines.append(f"{name}: {interval}: {outcome}")
     return "\n".join(lines)
 

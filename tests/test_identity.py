@@ -258,14 +258,14 @@ def test_load_model_renames_the_weights_this_suite_relies_on(tmp_path):
 def test_layouts_that_do_not_match_the_variables_raise_naming_one():
     model = built("functional")
     layouts = incoming_axes_of(model)
-    with pytest.raises(ValueError, match="up/kernel.*does not match its layout"):
+    with pytest.raises(ValueError, match=r"no \[3, 4, 5\] layout for up/kernel"):
         GCSGD(gc_incoming_axes=layouts[::-1]).build(model.trainable_variables)
-    with pytest.raises(ValueError, match="4 layouts for 5 variables"):
+    with pytest.raises(ValueError, match=r"no \[3, 4, 5\] layout for up/kernel"):
         GCSGD(gc_incoming_axes=layouts[:4]).build(model.trainable_variables)
     # The companion called on a model not built yet lists no layout: not a guess.
     unbuilt = incoming_axes_of(Subclassed())
     assert unbuilt == []
-    with pytest.raises(ValueError, match="0 layouts for 5 variables"):
+    with pytest.raises(ValueError, match=r"no \[3, 4, 5\] layout for up/kernel"):
         GCSGD(gc_incoming_axes=unbuilt).build(model.trainable_variables)
 
 
