@@ -98,3 +98,27 @@ def test_an_empty_folder_is_refused(tmp_path, capsys):
         lr_sweep.main([str(tmp_path / "empty")])
     assert exit_info.value.code == 2
     assert "no seed_*.json report" in capsys.readouterr().err
+
+
+SWEEP = os.path.join(ROOT, "benchmarks", "results", "real_pairs_auc_tensorflow")
+
+
+def test_committed_sweep_summary_and_readme_quotes_follow_from_the_pair_files(capsys):
+    """The committed summary is what lr_sweep.py prints from the committed seed
+    files of the settings it lists, and README quotes its picks' comparison."""
+    with open(os.path.join(SWEEP, "lr_sweep.json")) as file:
+        committed = json.load(file)
+    folders = [os.path.join(ROOT, folder) for folder in committed["settings"].values()]
+    lr_sweep.main(folders)
+    printed = capsys.readouterr().out
+    with open(os.path.join(SWEEP, "lr_sweep_summary.txt")) as file:
+        assert printed == file.read()
+    lines = printed.splitlines()
+    picks = committed["picks"]
+    name = "gc_rmsprop at {:g} - rmsprop at {:g}, paired by seed:".format(
+        picks["gc_rmsprop"]["learning_rate"], picks["rmsprop"]["learning_rate"]
+    )
+    start = lines.index(name)
+    with open(os.path.join(ROOT, "README.md")) as file:
+        readme = file.read()
+    assert "\n".join(lines[start : start + 4]) in readme

@@ -178,7 +178,7 @@ def plot(result):
             axis.set(
                 xscale="log",
                 xlabel="Learning rate",
-                title=name.replace("_", " ").capitalize(),
+                title=TITLES[name],
             )
             axis.legend()
     pairs = sorted(
