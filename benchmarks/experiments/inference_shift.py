@@ -41,6 +41,20 @@ MODES = {
 }
 
 
+def parse_retraining_args(argv, description, seeds):
+    """The flags of a script that retrains the example's RMSprop models: `--seeds`
+    (default `seeds`), `--epochs`, `--mock-data N` and `--json PATH`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--mock-data", type=int, metavar="N")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or min(args.seeds) < 0 or (args.mock_data or 1) < 1:
+        parser.error("--epochs and --mock-data must be at least 1, seeds at least 0")
+    return args
+
+
 def train_model(seed, data, args):
     """The model `gc.train_arm` trains with RMSprop from `seed`, and its record."""
     built = []
@@ -112,14 +126,7 @@ def format_scores(seed, split_name, results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1337, 1343, 1345])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--mock-data", type=int, metavar="N")
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or min(args.seeds) < 0 or (args.mock_data or 1) < 1:
-        parser.error("--epochs and --mock-data must be at least 1, seeds at least 0")
+    args = parse_retraining_args(argv, __doc__.splitlines()[0], [1337, 1343, 1345])
     example_args = gc.parse_args(["--epochs", str(args.epochs)])
     train_ds, test_ds = data = gc.load_data(args.mock_data)
     runs = []

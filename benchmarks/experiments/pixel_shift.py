@@ -22,7 +22,6 @@ the accuracy at 0.5 and the ROC AUC (`keras.metrics.AUC`, as the example).
 versions and by which command it was made.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -39,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 import gradient_centralization as gc  # noqa: E402
 from digits_gc_vs_rmsprop import provenance, relative  # noqa: E402
-from inference_shift import train_model  # noqa: E402
+from inference_shift import parse_retraining_args, train_model  # noqa: E402
 
 CLASSES = {"horses": 0, "humans": 1}
 COMMITTED = "benchmarks/results/real_pairs_auc_tensorflow/lr_1e-4/seed_{}.json"
@@ -138,14 +137,7 @@ def format_run(run):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1343, 1345])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--mock-data", type=int, metavar="N")
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or min(args.seeds) < 0 or (args.mock_data or 1) < 1:
-        parser.error("--epochs and --mock-data must be at least 1, seeds at least 0")
+    args = parse_retraining_args(argv, __doc__.splitlines()[0], [1343, 1345])
     example_args = gc.parse_args(["--epochs", str(args.epochs)])
     data = gc.load_data(args.mock_data)
     arrays = dict(zip(["train", "test"], map(as_arrays, data)))

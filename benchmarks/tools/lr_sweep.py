@@ -33,7 +33,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gradient_centralization as gc  # noqa: E402
-from pairs_summary import combine, nan_for_null  # noqa: E402
+from pairs_summary import combine, nan_for_null, write_strict_json  # noqa: E402
 
 # The figures of a run, and whether higher is better.
 FIGURES = {
@@ -201,9 +201,7 @@ def main(argv=None):
         parser.error(f"cannot read the sweep: {error}")
     print("\n".join(summary_lines(result)))
     if args.json:
-        strict = json.loads(json.dumps(result), parse_constant=lambda name: None)
-        with open(args.json, "w") as file:
-            json.dump(strict, file, indent=2, allow_nan=False)
+        write_strict_json(result, args.json)
     if args.plot:
         plot(result).savefig(args.plot, dpi=100)
 

@@ -88,6 +88,14 @@ def nan_for_null(value):
     return float("nan") if value is None else value
 
 
+def write_strict_json(data, path):
+    """Writes `data` as strict JSON, as the example writes its report: NaN and
+    infinities become null."""
+    strict = json.loads(json.dumps(data), parse_constant=lambda name: None)
+    with open(path, "w") as file:
+        json.dump(strict, file, indent=2, allow_nan=False)
+
+
 def summary_lines(report):
     runs = report["runs"]
     # A report made before the example measured test AUC shows it as nan.
@@ -146,10 +154,7 @@ def main(argv=None):
         parser.error(f"cannot combine the reports: {error}")
     print("\n".join(summary_lines(report)))
     if args.json:
-        # Strict JSON, as the example writes it: NaN and infinities become null.
-        strict = json.loads(json.dumps(report), parse_constant=lambda name: None)
-        with open(args.json, "w") as file:
-            json.dump(strict, file, indent=2, allow_nan=False)
+        write_strict_json(report, args.json)
     if args.plot:
         pairs = [run["arms"] for run in report["runs"]]
         gc.plot_curves(pairs).savefig(args.plot, dpi=100)
