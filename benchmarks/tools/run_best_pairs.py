@@ -18,11 +18,13 @@ skipped, so the same command resumes. Combine the files with
 
 import argparse
 import os
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from run_pairs import run_each_seed  # noqa: E402
 
 
 def train_pair(seed, rmsprop_rate, gc_rate, report, example_flags):
@@ -67,29 +69,14 @@ def main(argv=None):
     if args.one_pair:  # The child process: one pair.
         report = os.path.join(args.out_dir, f"seed_{args.seeds[0]}.json")
         return train_pair(args.seeds[0], *rates, report, example_flags)
-    os.makedirs(args.out_dir, exist_ok=True)
-    for seed in range(args.seeds[0], args.seeds[1] + 1):
-        report = os.path.join(args.out_dir, f"seed_{seed}.json")
-        if os.path.exists(report):
-            print(f"seed {seed}: {report} exists, skipped", flush=True)
-            continue
-        command = [
-            sys.executable,
-            os.path.abspath(__file__),
-            args.out_dir,
-            "--one-pair",
-        ]
-        command += [
-            "--seeds",
-            str(seed),
-            str(seed),
-            "--rmsprop-learning-rate",
-            rates[0],
-        ]
-        command += ["--gc-learning-rate", rates[1], *example_flags]
-        print(f"seed {seed}: {' '.join(command)}", flush=True)
-        if subprocess.run(command).returncode != 0:
-            sys.exit(f"seed {seed}: the pair failed; {report} not written")
+
+    def pair_command(seed, _report):  # The child writes OUT_DIR/seed_S.json itself.
+        command = [sys.executable, os.path.abspath(__file__), args.out_dir]
+        command += ["--one-pair", "--seeds", str(seed), str(seed)]
+        command += ["--rmsprop-learning-rate", rates[0], "--gc-learning-rate", rates[1]]
+        return command + example_flags
+
+    run_each_seed(args.out_dir, args.seeds, pair_command)
 
 
 if __name__ == "__main__":

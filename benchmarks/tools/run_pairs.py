@@ -27,17 +27,28 @@ def main(argv=None):
         parser.error("--seeds FIRST LAST: two seeds, 0 <= FIRST <= LAST")
     if {"--seed", "--runs", "--json"} & set(example_flags):
         parser.error("--seed, --runs and --json are set per pair by this script")
-    os.makedirs(args.out_dir, exist_ok=True)
-    for seed in range(args.seeds[0], args.seeds[1] + 1):
-        report = os.path.join(args.out_dir, f"seed_{seed}.json")
+
+    def example_command(seed, report):
+        command = [sys.executable, EXAMPLE, "--seed", str(seed), "--runs", "1"]
+        return command + ["--json", report, *example_flags]
+
+    run_each_seed(args.out_dir, args.seeds, example_command)
+
+
+def run_each_seed(out_dir, seeds, command_of):
+    """Runs `command_of(seed, report)` in a process of its own for each seed from
+    FIRST to LAST, where report is OUT_DIR/seed_S.json; a seed whose report exists
+    is skipped, and a failed one stops the run."""
+    os.makedirs(out_dir, exist_ok=True)
+    for seed in range(seeds[0], seeds[1] + 1):
+        report = os.path.join(out_dir, f"seed_{seed}.json")
         if os.path.exists(report):
             print(f"seed {seed}: {report} exists, skipped", flush=True)
             continue
-        command = [sys.executable, EXAMPLE, "--seed", str(seed), "--runs", "1"]
-        command += ["--json", report, *example_flags]
+        command = command_of(seed, report)
         print(f"seed {seed}: {' '.join(command)}", flush=True)
         if subprocess.run(command).returncode != 0:
-            sys.exit(f"seed {seed}: the example failed; {report} not written")
+            sys.exit(f"seed {seed}: the pair failed; {report} not written")
 
 
 if __name__ == "__main__":
