@@ -93,3 +93,27 @@ def test_one_backend_end_to_end_prints_and_writes_the_ratios(run_benchmark, tmp_
         assert printed == pytest.approx(
             [ms["rmsprop"], ms["gc_rmsprop"], figures["ratio"]], abs=0.01
         )
+
+
+def test_the_docs_quote_the_committed_figures():
+    with open(os.path.join(ROOT, "benchmarks", "results", "gc_cost_cpu.json")) as file:
+        report = json.load(file)
+    with open(os.path.join(ROOT, "benchmarks", "README.md")) as file:
+        table = file.read()
+    names = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+    for backend, found in report["backends"].items():
+        apply, step = found["apply_efficientnetb0"], found["train_step"]
+        row = next(
+            line
+            for line in table.splitlines()
+            if line.startswith(f"| {names[backend]} ")
+        )
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[1:] == [
+            f"{apply['ms_per_step']['rmsprop']:.2f} ms",
+            f"{apply['ms_per_step']['gc_rmsprop']:.2f} ms",
+            f"{apply['ratio']:.3f}",
+            f"{step['ms_per_step']['rmsprop'] / 1000:.4g} s",
+            f"{step['ms_per_step']['gc_rmsprop'] / 1000:.4g} s",
+            f"{step['ratio']:.3f}",
+        ]
