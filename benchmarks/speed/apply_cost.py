@@ -46,6 +46,7 @@ os.environ["KERAS_BACKEND"] = "torch"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from gc_cost import efficientnet_with_gradients  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BEFORE = "567e53d:gradient_centralization.py"
@@ -101,14 +102,7 @@ def ms_per_step(optimizer, grads, variables, steps):
 
 def measure(optimizers, steps, rounds):
     """Median ms per step of each optimizer, the optimizers taking turns."""
-    keras.utils.set_random_seed(0)
-    model = keras.applications.EfficientNetB0(weights=None)
-    variables = model.trainable_variables
-    rng = np.random.default_rng(0)
-    grads = [
-        keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32") * 1e-3)
-        for v in variables
-    ]
+    _, variables, grads = efficientnet_with_gradients()
     for optimizer in optimizers.values():
         optimizer.build(variables)  # As fit() builds it, before the first step.
         optimizer.apply(grads, variables)  # A warm-up step, not timed.

@@ -40,6 +40,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+def efficientnet_with_gradients():
+    """EfficientNetB0 (weights=None), its trainable variables, and fixed random
+    gradients for them, all from seed 0."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    network = keras.applications.EfficientNetB0(weights=None)
+    variables = network.trainable_variables
+    rng = np.random.default_rng(0)
+    grads = [
+        keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32") * 1e-3)
+        for v in variables
+    ]
+    return network, variables, grads
+
+
 def compiled_apply(optimizer, grads, variables):
     """One apply() step, run as the backend's `fit` runs it."""
     import keras
@@ -101,14 +118,8 @@ def measure_backend(args):
     from gradient_centralization import GCRMSprop, build_training_model
 
     optimizers = {"rmsprop": keras.optimizers.RMSprop, "gc_rmsprop": GCRMSprop}
-    keras.utils.set_random_seed(0)
-    network = keras.applications.EfficientNetB0(weights=None)
-    variables = network.trainable_variables
+    _, variables, grads = efficientnet_with_gradients()
     rng = np.random.default_rng(0)
-    grads = [
-        keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32") * 1e-3)
-        for v in variables
-    ]
     apply_steps = {
         key: compiled_apply(cls(1e-4), grads, variables)
         for key, cls in optimizers.items()
@@ -145,16 +156,6 @@ def versions():
     if backend == "torch":
         found["torch_threads"] = module.get_num_threads()
     return found
-
-
-def commit():
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout.strip() or None
 
 
 def run_worker(backend, argv):
@@ -209,18 +210,16 @@ def main(argv=None):
                 f"{ms['gc_rmsprop']:10.2f} {found[key]['ratio']:11.3f}"
             )
     if args.json:
-        report = {
-            "question": __doc__.splitlines()[0] + " " + __doc__.splitlines()[1],
-            "produced": {
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "commit": commit(),
-                "command": " ".join(["benchmarks/speed/gc_cost.py", *argv]),
-                "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
-            },
-            "backends": figures,
-        }
+        sys.path.insert(0, os.path.join(ROOT, "benchmarks", "experiments"))
+        from digits_gc_vs_rmsprop import provenance, relative
+
+        # Each backend's versions are the worker's; this process's backend is none.
+        produced = {k: v for k, v in provenance().items() if k != "backend"}
+        flags = [relative(f) if f == args.json else f for f in argv]
+        produced["command"] = " ".join(["benchmarks/speed/gc_cost.py", *flags])
+        report = {"question": " ".join(__doc__.splitlines()[:2]), "produced": produced}
         with open(args.json, "w") as file:
-            json.dump(report, file, indent=2)
+            json.dump({**report, "backends": figures}, file, indent=2)
             file.write("\n")
     return 0
 
