@@ -35,7 +35,6 @@ import importlib.util
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ os.environ["KERAS_BACKEND"] = "torch"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from gc_cost import efficientnet_with_gradients  # noqa: E402
+from gc_cost import efficientnet_with_gradients, interleaved  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BEFORE = "567e53d:gradient_centralization.py"
@@ -93,32 +92,22 @@ class NoUpdate(keras.optimizers.RMSprop):
         return None
 
 
-def ms_per_step(optimizer, grads, variables, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        optimizer.apply(grads, variables)
-    return (time.perf_counter() - start) / steps * 1000
-
-
 def measure(optimizers, steps, rounds):
     """Median ms per step of each optimizer, the optimizers taking turns."""
     _, variables, grads = efficientnet_with_gradients()
     for optimizer in optimizers.values():
         optimizer.build(variables)  # As fit() builds it, before the first step.
-        optimizer.apply(grads, variables)  # A warm-up step, not timed.
-    per_round = max(1, steps // rounds)
-    times = {name: [] for name in optimizers}
-    names, order = list(optimizers), random.Random(0)
-    for _ in range(rounds):
-        order.shuffle(names)  # So that no optimizer always follows the same one.
-        for name in names:
-            step = ms_per_step(optimizers[name], grads, variables, per_round)
-            times[name].append(step)
-    return {name: statistics.median(t) for name, t in times.items()}, {
+    calls = {
+        name: lambda optimizer=optimizer: optimizer.apply(grads, variables)
+        for name, optimizer in optimizers.items()
+    }
+    # One warm-up step each, then the rounds.
+    found = interleaved(calls, steps, rounds)
+    return found["ms_per_step"], {
         "variables": len(variables),
-        "steps_per_round": per_round,
+        "steps_per_round": found["steps_per_round"],
         "rounds": rounds,
-        "per_round_ms": times,
+        "per_round_ms": found["per_round_ms"],
     }
 
 
