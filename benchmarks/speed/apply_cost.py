@@ -94,7 +94,7 @@ class NoUpdate(keras.optimizers.RMSprop):
 
 def measure(optimizers, steps, rounds):
     """Median ms per step of each optimizer, the optimizers taking turns."""
-    _, variables, grads = efficientnet_with_gradients()
+    variables, grads = efficientnet_with_gradients()
     for optimizer in optimizers.values():
         optimizer.build(variables)  # As fit() builds it, before the first step.
     calls = {

@@ -41,20 +41,19 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def efficientnet_with_gradients():
-    """EfficientNetB0 (weights=None), its trainable variables, and fixed random
+    """The trainable variables of EfficientNetB0 (weights=None), and fixed random
     gradients for them, all from seed 0."""
     import keras
     import numpy as np
 
     keras.utils.set_random_seed(0)
-    network = keras.applications.EfficientNetB0(weights=None)
-    variables = network.trainable_variables
+    variables = keras.applications.EfficientNetB0(weights=None).trainable_variables
     rng = np.random.default_rng(0)
     grads = [
         keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32") * 1e-3)
         for v in variables
     ]
-    return network, variables, grads
+    return variables, grads
 
 
 def compiled_apply(optimizer, grads, variables):
@@ -119,7 +118,7 @@ def measure_backend(args):
     from gradient_centralization import GCRMSprop, build_training_model
 
     optimizers = {"rmsprop": keras.optimizers.RMSprop, "gc_rmsprop": GCRMSprop}
-    _, variables, grads = efficientnet_with_gradients()
+    variables, grads = efficientnet_with_gradients()
     apply_steps = {
         key: compiled_apply(cls(1e-4), grads, variables)
         for key, cls in optimizers.items()
