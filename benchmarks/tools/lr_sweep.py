@@ -159,7 +159,7 @@ def summary_lines(result):
 
 
 TITLES = {"test_auc": "Test AUC", "test_accuracy": "Test accuracy"}
-TITLES["final_training_loss"] = "Training loss after the last epoch"
+TITLES["final_training_loss"] = "Training loss after the last epoch (log above 1)"
 
 
 def plot(result):
@@ -175,12 +175,12 @@ def plot(result):
             ]
             errors = np.abs(np.array(intervals).T - means)
             axis.errorbar(rates, means, yerr=errors, marker="o", capsize=4, label=title)
-            axis.set(
-                xscale="log",
-                xlabel="Learning rate",
-                title=TITLES[name],
-            )
+            axis.set(xscale="log", xlabel="Learning rate", title=TITLES[name])
             axis.legend()
+    # Linear up to 1, logarithmic above: a loss that blew up at a high learning rate
+    # does not flatten the others. A loss is never below 0, whatever its interval.
+    axes[-1].set_yscale("symlog", linthresh=1)
+    axes[-1].set_ylim(bottom=0)
     pairs = sorted(
         {row["pairs"] for rows in result["table"].values() for row in rows.values()}
     )
