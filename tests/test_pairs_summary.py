@@ -136,7 +136,7 @@ def test_plots_and_a_bad_report(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("setting", ["lr_1e-4", "lr_1e-3"])
+@pytest.mark.parametrize("setting", ["lr_1e-4", "lr_1e-3", "best"])
 def test_committed_summary_and_readme_quotes_follow_from_the_pair_files(
     setting, capsys
 ):
