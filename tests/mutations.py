@@ -365,7 +365,10 @@ MUTANTS = [
         "the first epoch (warm-up, tracing) is left out of the training time",
         '"training_time": sum(timer.times[1:] or timer.times),',
         '"training_time": sum(timer.times),',
-        (SCRIPT_TESTS + "test_epoch_times_are_each_epochs_wall_time",),
+        (
+            SCRIPT_TESTS + "test_epoch_times_are_each_epochs_wall_time",
+            SCRIPT_TESTS + "test_timed_epochs_do_the_same_work_in_both_arms",
+        ),
     ),
     Mutant(
         "training-time-of-one-epoch-is-zero",
