@@ -279,10 +279,9 @@ def test_one_epoch_is_its_own_training_time(monkeypatch):
 
 def test_timed_epochs_do_the_same_work_in_both_arms(monkeypatch):
     # Issue 33's guard, counted rather than timed. In a fresh process the first
-    # arm's first epoch pays for setting up the backend and both arms' first epochs
-    # for tracing the step (16 fresh processes: RMSprop / GC 1.045 [1.011, 1.079]
-    # over all epochs, 0.986 [0.944, 1.029] over the warm ones;
-    # benchmarks/results/epoch_time_ratio_16_before.json). Here the clock reads the
+    # arm's first epoch pays for the process's first touch of its memory (1.5
+    # million more page faults; benchmarks/results/arm_probe_cpu/fresh/) and both
+    # arms' first epochs for tracing the step. Here the clock reads the
     # work done so far: a step costs 1, a trace 10, the process's first trace 100
     # more. The row must hold no trace and the same steps in both arms.
     work = {"steps": 0, "traces": 0, "clock": 0.0}
