@@ -301,8 +301,8 @@ MUTANTS = [
     Mutant(
         "first-gc-run-is-rmsprop",
         "the notebook's 'with GC' run uses GCRMSprop",
-        "record_gc = train_arm(GCRMSprop, args.seed, data, args)",
-        "record_gc = train_arm(keras.optimizers.RMSprop, args.seed, data, args)",
+        'first_pair["gc_rmsprop"] = train_arm(GCRMSprop, args.seed, data, args)',
+        'first_pair["gc_rmsprop"] = train_arm(keras.optimizers.RMSprop, args.seed, data, args)',
         (SCRIPT_TESTS + "test_arms_start_equal_and_train_differently",),
     ),
     # The test figures come from the held-out test split.
@@ -369,6 +369,20 @@ MUTANTS = [
             SCRIPT_TESTS + "test_epoch_times_are_each_epochs_wall_time",
             SCRIPT_TESTS + "test_timed_epochs_do_the_same_work_in_both_arms",
         ),
+    ),
+    Mutant(
+        "no-warm-up",
+        "the process's first training is an untimed warm-up, not the first arm",
+        "    train_arm(keras.optimizers.RMSprop, args.seed, data, args, epochs=1)\n",
+        "",
+        (SCRIPT_TESTS + "test_the_process_warms_up_before_the_first_pair",),
+    ),
+    Mutant(
+        "warm-up-trains-every-epoch",
+        "the warm-up trains one epoch",
+        "epochs=epochs or args.epochs,",
+        "epochs=args.epochs,",
+        (SCRIPT_TESTS + "test_the_process_warms_up_before_the_first_pair",),
     ),
     Mutant(
         "training-time-of-one-epoch-is-zero",

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import re
+import runpy
 import signal
 import subprocess
 import sys
@@ -332,6 +333,45 @@ def test_timed_epochs_do_the_same_work_in_both_arms(monkeypatch):
     assert records[0]["training_time"] == records[1]["training_time"] == 6.0
     # Over all epochs, the first arm would pay for the process's setup.
     assert sum(records[0]["epoch_times"]) > sum(records[1]["epoch_times"])
+
+
+def test_the_process_warms_up_before_the_first_pair(monkeypatch, tmp_path):
+    # Issue 33's guard for the warm-up, counted rather than timed: the script runs
+    # as `python gradient_centralization.py` does, with a clock that reads the work
+    # done. A step costs 1, a trace 10, and the process's first trace 100 more: the
+    # first training of a fresh process takes its memory from the system (1.5
+    # million more page faults; benchmarks/results/arm_probe_cpu/fresh/). The
+    # untimed warm-up epoch must pay that, so that both arms read the same times.
+    work = {"steps": 0, "traces": 0, "clock": 0.0}
+    train_step = keras.Model.train_step
+
+    def counted_train_step(self, data):
+        work["clock"] += 110.0 if work["traces"] == 0 else 10.0
+        work["traces"] += 1
+        return train_step(self, data)
+
+    def counted_batch_end(self, batch, logs=None):
+        if type(self).__name__ == "TimeHistory":  # The script's own timer.
+            work["steps"] += 1
+            work["clock"] += 1.0
+
+    monkeypatch.setattr(keras.Model, "train_step", counted_train_step)
+    monkeypatch.setattr(
+        keras.callbacks.Callback, "on_train_batch_end", counted_batch_end
+    )
+    monkeypatch.setattr("time.time", lambda: work["clock"])
+    report = tmp_path / "report.json"
+    flags = ["--mock-data", "8", "--epochs", "2", "--batch-size", "4"]
+    monkeypatch.setattr(sys, "argv", [SCRIPT, *flags, "--json", str(report)])
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(SCRIPT, run_name="__main__")
+    (run,) = json.loads(report.read_text())["runs"]
+    plain, centralized = (run["arms"][key] for key in ARM_KEYS)
+    assert plain["epoch_times"][0] >= 12.0  # A trace and two steps at least.
+    assert plain["epoch_times"] == centralized["epoch_times"]
+    assert plain["epoch_times"][1:] == [2.0]
+    # Two steps per epoch: one warm-up epoch, then two epochs per arm.
+    assert work["steps"] == 2 + 2 * 2 * 2
 
 
 def pictures_in_training_order(monkeypatch, optimizer_class, seed, epochs=2):

@@ -15,11 +15,13 @@ process's one-time warm-up again. Printed per file: the mean ratio, its standard
 deviation and range, and a 95% t-interval over the repeats, for the training time
 the example reports and, from the same runs, for the time of all epochs (what
 versions before 2026-11-30 reported). Several `--example` files run interleaved, one
-after the other in every repeat. `--example REV:PATH` times a committed version
+after the other in every repeat, in the reverse order in every other repeat, so that
+neither always runs first. `--example REV:PATH` times a committed version
 (`dbc050a:gradient_centralization.py`, say), taken with `git show`. Files are named,
 in the printout and the JSON, relative to the repository root (a file outside it by
 its name alone); `--json` also records when (UTC) and from which commit the run was
-made.
+made, and is rewritten after every repeat, so that an interrupted run keeps what it
+finished.
 """
 
 import argparse
@@ -137,7 +139,8 @@ def main():
             sys.exit("two --example files have the same name")
         results = {label: [] for label in files}
         for repeat in range(args.repeats):
-            for label, example in files.items():
+            order = list(files.items())[:: -1 if repeat % 2 else 1]
+            for label, example in order:
                 results[label].append(time_ratio(example, args, folder))
                 run = results[label][-1]
                 epochs = "; ".join(
@@ -149,25 +152,30 @@ def main():
                     f"(epoch times, s: {epochs})",
                     flush=True,
                 )
-    summary = {}
+            if args.json:
+                write_report(args, produced, list(files), results)
     for example, runs in results.items():
         for measure in ("ratio", "all_epochs_ratio"):
-            figures = spread([run[measure] for run in runs])
-            summary[f"{example}: {measure}"] = figures
+            figures = summarize(runs)[measure]
             print(f"{example}, {MEASURES[measure]}: {describe(figures)}")
-    if args.json:
-        config = {**vars(args), "example": list(files), "json": relative(args.json)}
-        with open(args.json, "w") as file:
-            json.dump(
-                {
-                    "produced": produced,
-                    "config": config,
-                    "runs": results,
-                    "summary": summary,
-                },
-                file,
-                indent=2,
-            )
+
+
+def summarize(runs):
+    """Each measure's spread over the finished repeats."""
+    return {measure: spread([run[measure] for run in runs]) for measure in MEASURES}
+
+
+def write_report(args, produced, examples, results):
+    config = {**vars(args), "example": examples, "json": relative(args.json)}
+    summary = {
+        f"{example}: {measure}": figures
+        for example, runs in results.items()
+        for measure, figures in summarize(runs).items()
+    }
+    report = {"produced": produced, "config": config, "runs": results}
+    with open(args.json + ".tmp", "w") as file:
+        json.dump({**report, "summary": summary}, file, indent=2)
+    os.replace(args.json + ".tmp", args.json)
 
 
 if __name__ == "__main__":
