@@ -2,7 +2,7 @@
 Title: Gradient Centralization for Better Training Performance
 Author: [Rishit Dagli](https://github.com/Rishit-dagli)
 Date created: 2021/06/18
-Last modified: 2026/12/06
+Last modified: 2026/12/07
 Description: Centralize gradients inside a Keras 3 optimizer and compare it with RMSprop.
 Accelerator: GPU
 """
@@ -447,11 +447,11 @@ first epoch, which also builds the training step. (With `--epochs 1`, that one e
 is all there is to time.)
 
 A process's first training also takes several gigabytes of memory from the system,
-page by page. On the 2-core virtual machine that measured this example, whose host
-takes back memory left free, that first epoch took 1.5 million more page faults and
-about 7 more seconds of system time than the second run's first epoch: a cost that
-would fall on whichever optimizer trains first. So the example first trains one epoch with plain RMSprop, and
-throws it away: both timed runs then start in a process that holds its memory.
+page by page. On the 2-core machine that measured this example, that first epoch took
+1.5 million more page faults and about 7 more seconds of system time than the second
+run's first epoch: a cost that would fall on whichever optimizer trains first. So the
+example first trains one epoch with plain RMSprop, and throws it away: both timed
+runs then start in a process that holds its memory.
 """
 
 arms = {

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import re
-import runpy
 import signal
 import subprocess
 import sys
@@ -335,43 +334,70 @@ def test_timed_epochs_do_the_same_work_in_both_arms(monkeypatch):
     assert sum(records[0]["epoch_times"]) > sum(records[1]["epoch_times"])
 
 
-def test_the_process_warms_up_before_the_first_pair(monkeypatch, tmp_path):
-    # Issue 33's guard for the warm-up, counted rather than timed: the script runs
-    # as `python gradient_centralization.py` does, with a clock that reads the work
-    # done. A step costs 1, a trace 10, and the process's first trace 100 more: the
-    # first training of a fresh process takes its memory from the system (1.5
-    # million more page faults; benchmarks/results/arm_probe_cpu/fresh/). The
-    # untimed warm-up epoch must pay that, so that both arms read the same times.
-    work = {"steps": 0, "traces": 0, "clock": 0.0}
-    train_step = keras.Model.train_step
+# Runs SCRIPT (argv[1], its flags after it) as `python SCRIPT` would, on a clock
+# that reads the work done: a step costs 1, a trace 10, the process's first trace
+# 100 more. Prints the training steps run.
+COUNTED_CLOCK_RUN = """
+import runpy, sys, time
+import keras
+work = {"steps": 0, "traces": 0, "clock": 0.0}
+train_step = keras.Model.train_step
+def counted_train_step(self, data):
+    work["clock"] += 110.0 if work["traces"] == 0 else 10.0
+    work["traces"] += 1
+    return train_step(self, data)
+def counted_batch_end(self, batch, logs=None):
+    if type(self).__name__ == "TimeHistory":  # The script's own timer.
+        work["steps"] += 1
+        work["clock"] += 1.0
+keras.Model.train_step = counted_train_step
+keras.callbacks.Callback.on_train_batch_end = counted_batch_end
+time.time = lambda: work["clock"]
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+print(f"training steps: {work['steps']}")
+"""
 
-    def counted_train_step(self, data):
-        work["clock"] += 110.0 if work["traces"] == 0 else 10.0
-        work["traces"] += 1
-        return train_step(self, data)
 
-    def counted_batch_end(self, batch, logs=None):
-        if type(self).__name__ == "TimeHistory":  # The script's own timer.
-            work["steps"] += 1
-            work["clock"] += 1.0
-
-    monkeypatch.setattr(keras.Model, "train_step", counted_train_step)
-    monkeypatch.setattr(
-        keras.callbacks.Callback, "on_train_batch_end", counted_batch_end
+def test_the_process_warms_up_before_the_first_pair(tmp_path):
+    # Issue 33's guard for the warm-up, counted rather than timed, in a fresh
+    # process: its first training takes its memory from the system (1.5 million
+    # more page faults; benchmarks/results/arm_probe_cpu/fresh/), charged here to
+    # the first trace. The untimed warm-up epoch must pay that, so that both arms
+    # read the same times; and it must change no figure of the pair.
+    warm_up = (
+        "    train_arm(keras.optimizers.RMSprop, args.seed, data, args, epochs=1)\n"
     )
-    monkeypatch.setattr("time.time", lambda: work["clock"])
-    report = tmp_path / "report.json"
-    flags = ["--mock-data", "8", "--epochs", "2", "--batch-size", "4"]
-    monkeypatch.setattr(sys, "argv", [SCRIPT, *flags, "--json", str(report)])
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(SCRIPT, run_name="__main__")
-    (run,) = json.loads(report.read_text())["runs"]
-    plain, centralized = (run["arms"][key] for key in ARM_KEYS)
+    with open(SCRIPT) as file:
+        source = file.read()
+    assert source.count(warm_up) == 1
+    (tmp_path / "cold.py").write_text(source.replace(warm_up, ""))
+    reports = {}
+    for name, script in (("warm", SCRIPT), ("cold", str(tmp_path / "cold.py"))):
+        flags = ["--mock-data", "8", "--epochs", "2", "--batch-size", "4"]
+        flags += ["--json", f"{name}.json"]
+        result = subprocess.run(
+            [sys.executable, "-c", COUNTED_CLOCK_RUN, script, *flags],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-5000:]
+        (run,) = json.loads((tmp_path / f"{name}.json").read_text())["runs"]
+        reports[name] = [run["arms"][key] for key in ARM_KEYS]
+        # Two steps per epoch: one warm-up epoch, then two epochs per arm.
+        steps = {"warm": 10, "cold": 8}[name]
+        assert f"training steps: {steps}\n" in result.stdout
+    plain, centralized = reports["warm"]
     assert plain["epoch_times"][0] >= 12.0  # A trace and two steps at least.
     assert plain["epoch_times"] == centralized["epoch_times"]
     assert plain["epoch_times"][1:] == [2.0]
-    # Two steps per epoch: one warm-up epoch, then two epochs per arm.
-    assert work["steps"] == 2 + 2 * 2 * 2
+    # Without the warm-up, the first arm's first epoch pays for the process.
+    cold_plain, cold_centralized = reports["cold"]
+    assert cold_plain["epoch_times"][0] == cold_centralized["epoch_times"][0] + 100
+    for warm, cold in zip(reports["warm"], reports["cold"]):
+        for key in ("history", "test", "initial_weights"):
+            assert warm[key] == cold[key]
 
 
 def pictures_in_training_order(monkeypatch, optimizer_class, seed, epochs=2):
