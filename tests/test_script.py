@@ -19,6 +19,7 @@ import pytest
 import requests
 import tensorflow as tf
 
+import counted_clock
 import gradient_centralization as gc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -284,14 +285,7 @@ def test_timed_epochs_do_the_same_work_in_both_arms(monkeypatch):
     # arms' first epochs for tracing the step. Here the clock reads the
     # work done so far: a step costs 1, a trace 10, the process's first trace 100
     # more. The row must hold no trace and the same steps in both arms.
-    work = {"steps": 0, "traces": 0, "clock": 0.0}
-    train_step = keras.Model.train_step
-
-    def counted_train_step(self, data):
-        # Python in a traced step runs once per trace, not once per step.
-        work["clock"] += 110.0 if work["traces"] == 0 else 10.0
-        work["traces"] += 1
-        return train_step(self, data)
+    work = counted_clock.new_work()
 
     class CountingTimeHistory(gc.TimeHistory):
         def on_train_begin(self, logs=None):
@@ -303,8 +297,7 @@ def test_timed_epochs_do_the_same_work_in_both_arms(monkeypatch):
             super().on_epoch_begin(epoch, logs)
 
         def on_train_batch_end(self, batch, logs=None):
-            work["steps"] += 1
-            work["clock"] += 1.0
+            counted_clock.count_step(work)
 
         def on_epoch_end(self, epoch, logs=None):
             super().on_epoch_end(epoch, logs)
@@ -317,7 +310,8 @@ def test_timed_epochs_do_the_same_work_in_both_arms(monkeypatch):
         timers.append(CountingTimeHistory())
         return timers[-1]
 
-    monkeypatch.setattr(keras.Model, "train_step", counted_train_step)
+    counted = counted_clock.counting_traces(work, keras.Model.train_step)
+    monkeypatch.setattr(keras.Model, "train_step", counted)
     monkeypatch.setattr(gc, "TimeHistory", counting_timer)
     monkeypatch.setattr(gc, "time", lambda: work["clock"])
     # 8 pictures in batches of 3: each epoch ends on a smaller batch.
@@ -334,28 +328,17 @@ def test_timed_epochs_do_the_same_work_in_both_arms(monkeypatch):
     assert sum(records[0]["epoch_times"]) > sum(records[1]["epoch_times"])
 
 
-# Runs SCRIPT (argv[1], its flags after it) as `python SCRIPT` would, on a clock
-# that reads the work done: a step costs 1, a trace 10, the process's first trace
-# 100 more. Prints the training steps run.
-COUNTED_CLOCK_RUN = """
-import runpy, sys, time
-import keras
-work = {"steps": 0, "traces": 0, "clock": 0.0}
-train_step = keras.Model.train_step
-def counted_train_step(self, data):
-    work["clock"] += 110.0 if work["traces"] == 0 else 10.0
-    work["traces"] += 1
-    return train_step(self, data)
-def counted_batch_end(self, batch, logs=None):
-    if type(self).__name__ == "TimeHistory":  # The script's own timer.
-        work["steps"] += 1
-        work["clock"] += 1.0
-keras.Model.train_step = counted_train_step
-keras.callbacks.Callback.on_train_batch_end = counted_batch_end
-time.time = lambda: work["clock"]
+# Runs SCRIPT (argv[1], its flags after it) as `python SCRIPT` would, on the
+# counted clock (tests/counted_clock.py); prints the training steps run.
+COUNTED_CLOCK_RUN = f"""
+import runpy, sys
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+import counted_clock
+work = counted_clock.new_work()
+counted_clock.install(work)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
-print(f"training steps: {work['steps']}")
+print(f"training steps: {{work['steps']}}")
 """
 
 

@@ -155,8 +155,7 @@ def main():
             if args.json:
                 write_report(args, produced, list(files), results)
     for example, runs in results.items():
-        for measure in ("ratio", "all_epochs_ratio"):
-            figures = summarize(runs)[measure]
+        for measure, figures in summarize(runs).items():
             print(f"{example}, {MEASURES[measure]}: {describe(figures)}")
 
 
