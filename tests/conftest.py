@@ -20,6 +20,13 @@ if keras.backend.backend() == "tensorflow":
     )
 
 
+def flat_text(*path):
+    """The repository file at `path`, its whitespace runs made single spaces, so
+    that a quote may span the file's line breaks."""
+    with open(os.path.join(ROOT, *path)) as file:
+        return " ".join(file.read().split())
+
+
 FAKE_DATASET = os.path.join(ROOT, "tests", "fake_dataset.py")
 
 

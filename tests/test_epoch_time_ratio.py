@@ -1,5 +1,5 @@
 """benchmarks/speed/epoch_time_ratio.py: a small run to keep it working (not a
-timing test), and README's quotes of the committed 16-process results."""
+timing test), and the READMEs' quotes of the committed fresh-process results."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ROOT
+from conftest import ROOT, flat_text
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 SCRIPT = "epoch_time_ratio.py"
@@ -106,11 +106,6 @@ def fresh_processes(name, label="gradient_centralization.py"):
     return len(runs), mean, (low, high), first
 
 
-def flat_text(*path):
-    with open(os.path.join(ROOT, *path)) as file:
-        return " ".join(file.read().split())
-
-
 def test_readme_quotes_the_fresh_processes():
     # Issue 33: 16 processes of the example without the warm-up (80efff7) and 16
     # with it (8ca5559), run in turns; then more processes with it alone.
@@ -133,7 +128,8 @@ def test_readme_quotes_the_fresh_processes():
     _, old_mean, (old_low, old_high), _ = without
     assert f"Over {count} more fresh processes with the warm-up" in readme
     assert (
-        f"the row's ratio RMSprop / GC averaged {mean:.3f} (95% interval [{low:.3f}, {high:.3f}]), "
+        f"the row's ratio RMSprop / GC averaged {mean:.3f} "
+        f"(95% interval [{low:.3f}, {high:.3f}]), "
         f"against {old_mean:.3f} ([{old_low:.3f}, {old_high:.3f}]) over the 16 "
         "without it" in readme
     )

@@ -5,7 +5,7 @@ import json
 import os
 import statistics
 
-from conftest import ROOT
+from conftest import ROOT, flat_text
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "first_touch_cpu.json")
 
@@ -36,8 +36,7 @@ def test_benchmarks_readme_quotes_the_medians():
     assert medians == {
         wait: figures["sys"] for wait, figures in report["summary"].items()
     }
-    with open(os.path.join(ROOT, "benchmarks", "README.md")) as file:
-        readme = " ".join(file.read().split())
+    readme = flat_text("benchmarks", "README.md")
     quote = "{:.1f} s of system time right after, {:.1f} s after 30 s".format(
         medians["0.0"], medians["30.0"]
     )
